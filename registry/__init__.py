@@ -1,0 +1,75 @@
+"""registry: a model registry service. ``create_app`` assembles it; nothing runs at import."""
+import logging
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(test_config=None, migrate=True):
+    """Build the Flask app from defaults, REGISTRY_* environment variables and ``test_config``.
+
+    Raises ConfigError for malformed settings. With ``migrate``, pending schema
+    migrations are applied (safe when several workers start together) and the
+    storage backend is prepared, so an unreachable dependency fails here.
+    """
+    from . import api
+    from . import config
+    from . import db
+    from . import errors
+    from . import migrations
+    from .storage import storage_from_url
+
+    settings = config.load(test_config)
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config.update(
+        API_TITLE="registry",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=settings["MAX_JSON_BYTES"],
+        JSON_SORT_KEYS=False,
+    )
+    # "a//b" must reach our path validation, not be redirected to "a/b".
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+
+    storage = storage_from_url(settings["STORAGE_URL"])
+    app.extensions["registry_storage"] = storage
+    db.init_app(app, db.database_from_url(settings["DATABASE_URL"]))
+    api.init_app(app)
+    errors.init_app(app)
+
+    @app.after_request
+    def _no_banner(response):
+        response.headers.pop("Server", None)
+        return response
+
+    if migrate:
+        _prepare(settings, storage, migrations, db)
+    logger.info("registry %s: database %s, storage %s", __version__,
+                _redact(settings["DATABASE_URL"]), storage.describe())
+    return app
+
+
+def _prepare(settings, storage, migrations, db):
+    import os
+
+    if settings["DATABASE_URL"].startswith("sqlite:"):
+        os.makedirs(settings["DATA_DIR"], exist_ok=True)
+    storage.ensure_ready()
+    with db.database.connection_context():
+        migrations.upgrade()
+
+
+def _redact(url):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url

@@ -1,0 +1,29 @@
+"""HTTP API: thin blueprints that parse, call the use cases, and dump."""
+from flask_smorest import Api
+
+from ..schemas import ErrorSchema
+from . import downloads
+from . import models
+from . import operations
+from . import runs
+from . import versions
+
+
+class RegistryApi(Api):
+    # Documents our {"error": {...}} envelope as every operation's default response.
+    ERROR_SCHEMA = ErrorSchema
+
+
+def init_app(app):
+    api = RegistryApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
+    for module in (operations, runs, models, versions, downloads):
+        api.register_blueprint(module.blp)
+    return api
+
+
+_DESCRIPTION = (
+    "Model registry: runs and their files, versions registered from runs:/ or models:/ "
+    "URIs, an enforced stage lifecycle (None -> Staging -> Production -> Archived) with "
+    "an append-only history, and content-addressed file downloads with Range support. "
+    'Every error is {"error": {"code", "message", "details"}}.'
+)

@@ -1,0 +1,57 @@
+"""Liveness and readiness probes."""
+import logging
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..db import database
+from ..errors import RegistryError
+from ..schemas import HealthSchema
+from ..schemas import ReadinessSchema
+
+logger = logging.getLogger(__name__)
+
+blp = Blueprint("operations", __name__, description="Probes for orchestrators and load balancers.")
+
+
+@blp.route("/healthz")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self):
+        """The process is up (checks nothing else)."""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz")
+class Readiness(MethodView):
+    @blp.response(200, ReadinessSchema)
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def get(self):
+        """The database and blob storage both answer; 503 names the one that does not."""
+        checks = {"database": _check_database(), "storage": _check_storage()}
+        down = [name for name, state in checks.items() if state != "ok"]
+        if down:
+            raise RegistryError(
+                f"{down[0]}_unavailable",
+                "Not ready: " + "; ".join(f"{name}: {checks[name]}" for name in down),
+                {"checks": checks},
+            )
+        return {"status": "ok", "checks": checks}
+
+
+def _check_database():
+    try:
+        database.execute_sql("SELECT 1")
+    except Exception as exc:  # any failure means "not ready", and is reported
+        logger.warning("readiness: database: %s", exc)
+        return "unavailable"
+    return "ok"
+
+
+def _check_storage():
+    try:
+        current_app.extensions["registry_storage"].check()
+    except RegistryError as exc:
+        return f"unavailable ({exc.message})"
+    return "ok"

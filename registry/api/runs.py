@@ -1,0 +1,61 @@
+"""/runs: training jobs create runs and upload their files."""
+from flask import current_app
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .. import runs
+from ..schemas import FileListSchema
+from ..schemas import FileSchema
+from ..schemas import RunCreateSchema
+from ..schemas import RunDetailSchema
+from ..schemas import RunSchema
+
+blp = Blueprint("runs", __name__, description="Runs and the files they log.")
+
+_RAW_BODY = {
+    "required": True,
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@blp.route("/runs")
+class Runs(MethodView):
+    @blp.arguments(RunCreateSchema, required=False)
+    @blp.response(201, RunSchema)
+    def post(self, body):
+        """Create a run."""
+        return runs.create_run(name=body.get("name"), experiment=body.get("experiment"))
+
+
+@blp.route("/runs/<run_id>")
+class RunDetail(MethodView):
+    @blp.response(200, RunDetailSchema)
+    def get(self, run_id):
+        """A run with its files."""
+        run = runs.get_run(run_id)
+        run.file_list = runs.run_files(run)
+        return run
+
+
+@blp.route("/runs/<run_id>/artifacts")
+class RunArtifacts(MethodView):
+    @blp.response(200, FileListSchema)
+    def get(self, run_id):
+        """The run's files, sorted by path."""
+        return {"files": runs.run_files(runs.get_run(run_id))}
+
+
+@blp.route("/runs/<run_id>/artifacts/<path:path>")
+class RunArtifact(MethodView):
+    @blp.doc(requestBody=_RAW_BODY)
+    @blp.response(201, FileSchema, description="Stored.")
+    @blp.alt_response(200, schema=FileSchema, description="The same bytes were already stored at this path.")
+    def put(self, run_id, path):
+        """Upload one file (raw body, streamed). Identical re-uploads are safe."""
+        limit = current_app.config["MAX_UPLOAD_BYTES"]
+        request.max_content_length = limit
+        artifact, created = runs.upload_artifact(
+            current_app.extensions["registry_storage"], run_id, path, request.stream, limit
+        )
+        return artifact, 201 if created else 200

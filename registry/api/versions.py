@@ -1,0 +1,77 @@
+"""/models/<name>/versions: register, inspect, and move versions through the lifecycle."""
+from flask import url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .. import service
+from ..schemas import HistorySchema
+from ..schemas import TransitionRequestSchema
+from ..schemas import TransitionResultSchema
+from ..schemas import VersionCreateSchema
+from ..schemas import VersionListQuerySchema
+from ..schemas import VersionListSchema
+from ..schemas import VersionSchema
+from ..schemas import VersionUpdateSchema
+
+blp = Blueprint("versions", __name__, description="Model versions, their lifecycle and history.")
+
+_REF = "A version number, `latest`, or a stage name in any case (the newest version in that stage)."
+
+
+@blp.route("/models/<name>/versions")
+class Versions(MethodView):
+    @blp.arguments(VersionListQuerySchema, location="query")
+    @blp.response(200, VersionListSchema)
+    def get(self, query, name):
+        """Versions, newest first."""
+        return {"versions": service.list_versions(name, query.get("stage"))}
+
+    @blp.arguments(VersionCreateSchema)
+    @blp.response(201, VersionSchema, headers={"Location": {"schema": {"type": "string"}}})
+    def post(self, body, name):
+        """Register a version from runs:/<run_id>/<path> or models:/<name>/<ref>; creates the model if needed."""
+        version = service.register_version(name, body["source"], body["description"], body["tags"])
+        location = url_for("versions.VersionDetail", name=name, ref=str(version.version))
+        return version, 201, {"Location": location}
+
+
+@blp.route("/models/<name>/versions/<ref>", parameters=[{"in": "path", "name": "ref", "description": _REF}])
+class VersionDetail(MethodView):
+    @blp.response(200, VersionSchema)
+    def get(self, name, ref):
+        """One version."""
+        return service.get_version(name, ref)
+
+    @blp.arguments(VersionUpdateSchema)
+    @blp.response(200, VersionSchema)
+    def patch(self, body, name, ref):
+        """Change the description and/or replace the tags; files never change."""
+        return service.update_version(name, ref, body.get("description"), body.get("tags"))
+
+
+@blp.route("/models/<name>/versions/<ref>/transitions",
+           parameters=[{"in": "path", "name": "ref", "description": _REF}])
+class Transitions(MethodView):
+    @blp.arguments(TransitionRequestSchema)
+    @blp.response(201, TransitionResultSchema)
+    def post(self, body, name, ref):
+        """Move the version to another stage; promoting archives the previous Production version."""
+        version, records = service.transition(name, ref, body["stage"], body["comment"])
+        return {"version": version, "transitions": records}
+
+
+@blp.route("/models/<name>/versions/<ref>/history",
+           parameters=[{"in": "path", "name": "ref", "description": _REF}])
+class VersionHistory(MethodView):
+    @blp.response(200, HistorySchema)
+    def get(self, name, ref):
+        """The version's audit records, oldest first."""
+        return {"transitions": service.history(name, ref)}
+
+
+@blp.route("/models/<name>/history")
+class ModelHistory(MethodView):
+    @blp.response(200, HistorySchema)
+    def get(self, name):
+        """Every audit record of the model, oldest first (kept after the model is deleted)."""
+        return {"transitions": service.history(name)}

@@ -1,0 +1,93 @@
+"""Command line: ``registry serve``, ``registry db upgrade``, ``registry openapi``."""
+import json
+import logging
+import sys
+
+import click
+
+from . import __version__
+from .config import ConfigError
+from .errors import RegistryError
+
+logger = logging.getLogger(__name__)
+
+
+def _build_app(migrate=True):
+    """create_app, with configuration and dependency problems reported as one line."""
+    import peewee
+
+    from . import create_app
+
+    try:
+        return create_app(migrate=migrate)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except RegistryError as exc:  # storage unreachable, wrong credentials, ...
+        _fail(f"REGISTRY_STORAGE_URL: {exc.message}. Check the URL, the credentials and that the server is up.")
+    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _fail(f"REGISTRY_DATABASE_URL: cannot use the database ({first_line}). "
+              "Check the URL, the credentials and that the server is up.")
+
+
+def _fail(message):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="registry")
+def main():
+    """registry: a model registry service."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker; a streaming download occupies one.")
+@click.option("--timeout", default=120, show_default=True, type=click.IntRange(10, 86400),
+              help="Seconds a worker may stay silent before gunicorn restarts it.")
+def serve(host, port, workers, threads, timeout):
+    """Start the HTTP service under gunicorn (embedded SQLite + local disk unless configured)."""
+    from .server import run_gunicorn
+
+    # Validate configuration, reach dependencies and migrate once, up front,
+    # so a mistake is one clear line instead of N crashing workers.
+    _build_app()
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads, timeout=timeout)
+
+
+@main.group()
+def db():
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Apply pending schema migrations."""
+    from . import migrations
+    from .db import database
+
+    _build_app(migrate=False)
+    with database.connection_context():
+        applied = migrations.upgrade()
+        current = migrations.current_version()
+    click.echo(f"applied {applied or 'nothing'}; schema is at version {current}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def openapi(fmt):
+    """Print the OpenAPI document the app serves at /openapi.json."""
+    import yaml
+
+    from .openapi import spec_dict
+
+    document = spec_dict(_build_app(migrate=False))
+    if fmt == "json":
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)

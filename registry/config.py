@@ -1,0 +1,55 @@
+"""Configuration: defaults, then REGISTRY_* environment variables, then test overrides.
+
+Problems are reported as ConfigError, whose text names the setting and the fix,
+so that `registry serve` can print one line instead of a traceback.
+"""
+import os
+
+DEFAULTS = {
+    "DATA_DIR": "./registry-data",
+    "DATABASE_URL": None,  # default: sqlite:///<DATA_DIR>/registry.db
+    "STORAGE_URL": None,  # default: file://<DATA_DIR>/blobs
+    "MAX_UPLOAD_BYTES": 100 * 1024**3,
+    "MAX_JSON_BYTES": 1024 * 1024,
+    "PAGE_SIZE": 100,
+}
+
+_INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+    def __init__(self, setting, message):
+        super().__init__(f"REGISTRY_{setting}: {message}")
+        self.setting = setting
+
+
+def load(test_config=None, environ=None):
+    """Return the settings as a dict of REGISTRY_-less upper-case names."""
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    for name in DEFAULTS:
+        value = environ.get(f"REGISTRY_{name}")
+        if value not in (None, ""):
+            config[name] = value
+    config.update(test_config or {})
+    for name in _INTEGER_SETTINGS:
+        config[name] = _positive_int(name, config[name])
+    data_dir = os.path.abspath(config["DATA_DIR"])
+    config["DATA_DIR"] = data_dir
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = "sqlite:///" + os.path.join(data_dir, "registry.db")
+    if not config["STORAGE_URL"]:
+        config["STORAGE_URL"] = "file://" + os.path.join(data_dir, "blobs")
+    return config
+
+
+def _positive_int(name, value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(name, f"expected a whole number of bytes or items, got {value!r}")
+    if number <= 0:
+        raise ConfigError(name, f"must be greater than zero, got {number}")
+    return number

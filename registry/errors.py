@@ -1,0 +1,140 @@
+"""Every error the API can return, and the one place that renders them.
+
+Domain code raises ``RegistryError(code, message, details)``; the handlers
+registered by ``init_app`` turn that, werkzeug's HTTP errors, request
+validation errors and dependency outages into the same JSON envelope:
+
+    {"error": {"code": "...", "message": "...", "details": {...}}}
+"""
+import logging
+
+import peewee
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+# code -> HTTP status. The only codes the API ever returns.
+ERROR_CODES = {
+    "validation_error": 400,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "already_exists": 409,
+    "artifact_exists": 409,
+    "invalid_transition": 409,
+    "model_in_use": 409,
+    "payload_too_large": 413,
+    "range_not_satisfiable": 416,
+    "source_not_found": 422,
+    "internal_error": 500,
+    "storage_unavailable": 503,
+    "database_unavailable": 503,
+}
+
+# werkzeug status -> our code, for errors raised by routing or by werkzeug.
+_HTTP_STATUS_CODES = {
+    400: "validation_error",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    416: "range_not_satisfiable",
+    422: "validation_error",
+}
+
+
+class RegistryError(Exception):
+    """An error a client can act on; ``code`` is a key of ERROR_CODES."""
+
+    def __init__(self, code, message, details=None, headers=None):
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    @property
+    def status(self):
+        return ERROR_CODES[self.code]
+
+
+class StorageUnavailable(RegistryError):
+    """Blob storage did not answer; raised by storage drivers."""
+
+    def __init__(self, message):
+        super().__init__("storage_unavailable", message)
+
+
+def error_response(code, message, details=None, headers=None):
+    body = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    response = jsonify(error=body)
+    response.status_code = ERROR_CODES[code]
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _handle_registry_error(exc):
+    if exc.status >= 500:
+        logger.warning("%s: %s", exc.code, exc.message)
+    return error_response(exc.code, exc.message, exc.details, exc.headers)
+
+
+def _handle_http_error(exc):
+    code = _HTTP_STATUS_CODES.get(exc.code)
+    if code is None:
+        code = "validation_error" if exc.code < 500 else "internal_error"
+    details = None
+    # flask-smorest/webargs attach the field errors here.
+    messages = (getattr(exc, "data", None) or {}).get("messages")
+    if messages:
+        details = _flatten_locations(messages)
+        message = "The request is not valid; see details for each field."
+    elif code == "not_found":
+        message = "No such resource. Check the URL against /openapi.json."
+    elif code == "method_not_allowed":
+        message = "This URL does not accept that method."
+    elif code == "payload_too_large":
+        message = "The request body is too large."
+    else:
+        message = exc.description or "The request is not valid."
+    headers = {}
+    valid_methods = getattr(exc, "valid_methods", None)
+    if valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
+    return error_response(code, message, details, headers)
+
+
+def _flatten_locations(messages):
+    # webargs nests errors by location ("json", "query"); callers care about fields.
+    flat = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            flat.update(fields)
+        else:
+            flat[location] = fields
+    return flat
+
+
+def _handle_database_error(exc):
+    logger.warning("database error: %s", exc)
+    return error_response(
+        "database_unavailable",
+        "The database is not answering; retry shortly.",
+    )
+
+
+def _handle_unexpected(exc):
+    logger.exception("unhandled error")
+    return error_response("internal_error", "Internal error; it has been logged.")
+
+
+def init_app(app):
+    app.register_error_handler(RegistryError, _handle_registry_error)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(peewee.OperationalError, _handle_database_error)
+    app.register_error_handler(peewee.InterfaceError, _handle_database_error)
+    app.register_error_handler(Exception, _handle_unexpected)

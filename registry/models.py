@@ -1,0 +1,103 @@
+"""peewee tables. The schema itself is created by registry/migrations.py."""
+import datetime
+import json
+
+from peewee import BigAutoField
+from peewee import BigIntegerField
+from peewee import CharField
+from peewee import DateTimeField
+from peewee import ForeignKeyField
+from peewee import IntegerField
+from peewee import Model
+from peewee import TextField
+
+from .db import database
+
+
+def utcnow():
+    # Stored naive, always UTC; the API renders it as RFC 3339 with a Z.
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class TagsField(TextField):
+    """A {str: str} dict stored as canonical JSON text (portable across databases)."""
+
+    def db_value(self, value):
+        return json.dumps(value or {}, sort_keys=True, separators=(",", ":"))
+
+    def python_value(self, value):
+        return json.loads(value) if value else {}
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Run(BaseModel):
+    run_id = CharField(max_length=32, primary_key=True)
+    name = CharField(max_length=256, null=True)
+    experiment = CharField(max_length=256, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class RunFile(BaseModel):
+    run = ForeignKeyField(Run, column_name="run_id", backref="files", on_delete="CASCADE")
+    path = CharField(max_length=1024)
+    sha256 = CharField(max_length=64)
+    size = BigIntegerField()
+    created_at = DateTimeField(default=utcnow)
+
+
+class RegisteredModel(BaseModel):
+    name = CharField(max_length=128, unique=True)
+    description = TextField(default="")
+    tags = TagsField(default=dict)
+    # Highest version number ever handed out under this name; bumped under
+    # the model's row lock so numbers have no gaps and are never reused.
+    last_version = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class ModelVersion(BaseModel):
+    model = ForeignKeyField(RegisteredModel, backref="versions", on_delete="CASCADE")
+    version = IntegerField()
+    stage = CharField(max_length=16)
+    source = CharField(max_length=2048)
+    run_id = CharField(max_length=32, null=True)
+    description = TextField(default="")
+    tags = TagsField(default=dict)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    status = "READY"
+
+    @property
+    def name(self):
+        return self.model.name
+
+
+class VersionFile(BaseModel):
+    version = ForeignKeyField(ModelVersion, backref="files", on_delete="CASCADE")
+    path = CharField(max_length=1024)
+    sha256 = CharField(max_length=64)
+    size = BigIntegerField()
+
+
+class StageTransition(BaseModel):
+    """One audit record. Keyed by model name, not a foreign key: it outlives the model."""
+
+    id = BigAutoField()
+    model = CharField(max_length=128)
+    version = IntegerField()
+    from_stage = CharField(max_length=16, null=True)
+    to_stage = CharField(max_length=16)
+    actor = CharField(max_length=256)
+    comment = TextField(default="")
+    cause = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+TABLES = [Run, RunFile, RegisteredModel, ModelVersion, VersionFile, StageTransition]

@@ -1,0 +1,420 @@
+"""Use cases for models, versions and the stage lifecycle. No Flask here.
+
+Every write that touches a model's versions runs in ``write_transaction()``
+with the model locked (``_lock_model``), so version numbers and stage moves
+of one model are serialised across threads, processes and hosts.
+"""
+import base64
+import binascii
+import json
+import logging
+import re
+
+from peewee import IntegrityError
+from peewee import fn
+
+from . import lifecycle
+from .db import is_postgres
+from .db import write_transaction
+from .errors import RegistryError
+from .models import ModelVersion
+from .models import RegisteredModel
+from .models import RunFile
+from .models import StageTransition
+from .models import VersionFile
+from .models import utcnow
+from .names import check_artifact_path
+from .names import check_model_name
+from .names import check_run_id
+from .runs import get_run
+
+logger = logging.getLogger(__name__)
+
+ANONYMOUS = "anonymous"
+_MAX_VERSION = 2**31 - 1
+_RUNS_SOURCE_RE = re.compile(r"^runs:/([^/]*)(?:/(.*))?$")
+_MODELS_SOURCE_RE = re.compile(r"^models:/([^/]+)/([^/]+)$")
+
+
+# --- models -----------------------------------------------------------------
+
+def _models_query():
+    latest = (
+        ModelVersion.select(fn.MAX(ModelVersion.version))
+        .where(ModelVersion.model == RegisteredModel.id)
+    )
+    production = (
+        ModelVersion.select(ModelVersion.version)
+        .where((ModelVersion.model == RegisteredModel.id) & (ModelVersion.stage == lifecycle.PRODUCTION))
+    )
+    return RegisteredModel.select(
+        RegisteredModel,
+        latest.alias("latest_version"),
+        production.alias("production_version"),
+    )
+
+
+def get_model(name):
+    """Return the model with latest/production version numbers; raises not_found."""
+    check_model_name(name)
+    model = _models_query().where(RegisteredModel.name == name).first()
+    if model is None:
+        raise RegistryError("not_found", f"Model {name} does not exist.")
+    return model
+
+
+def _first_free_version(name):
+    # A model deleted and created again continues its numbering, so the
+    # history (which outlives the model) never has two different version 3s.
+    row = StageTransition.select(fn.MAX(StageTransition.version)).where(StageTransition.model == name)
+    return row.scalar() or 0
+
+
+def create_model(name, description="", tags=None):
+    """Create a model; raises already_exists."""
+    check_model_name(name)
+    try:
+        with write_transaction():
+            RegisteredModel.create(
+                name=name, description=description or "", tags=tags or {},
+                last_version=_first_free_version(name),
+            )
+    except IntegrityError:
+        raise RegistryError("already_exists", f"Model {name} already exists.")
+    return get_model(name)
+
+
+def list_models(query=None, limit=100, page_token=None):
+    """Return (models, next_page_token), ordered by name."""
+    select = _models_query().order_by(RegisteredModel.name).limit(limit + 1)
+    if query:
+        select = select.where(RegisteredModel.name.contains(query))
+    if page_token:
+        select = select.where(RegisteredModel.name > _decode_page_token(page_token))
+    models = list(select)
+    next_token = None
+    if len(models) > limit:
+        models = models[:limit]
+        next_token = _encode_page_token(models[-1].name)
+    return models, next_token
+
+
+def _encode_page_token(name):
+    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode().rstrip("=")
+
+
+def _decode_page_token(token):
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+        if not isinstance(after, str):
+            raise ValueError
+        return after
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise RegistryError(
+            "validation_error",
+            "page_token is not one this service issued; start again without it.",
+            {"page_token": ["Invalid page token."]},
+        )
+
+
+def update_model(name, description=None, tags=None):
+    """Change a model's description and/or tags (tags are replaced whole)."""
+    with write_transaction():
+        model = _lock_model(name)
+        if description is not None:
+            model.description = description
+        if tags is not None:
+            model.tags = tags
+        model.updated_at = utcnow()
+        model.save()
+    return get_model(name)
+
+
+def delete_model(name):
+    """Delete a model and its versions; its history stays.
+
+    Raises not_found, and model_in_use while a version is in Staging or Production.
+    """
+    with write_transaction():
+        model = _lock_model(name)
+        busy = list(
+            ModelVersion.select()
+            .where((ModelVersion.model == model) & ModelVersion.stage.in_([lifecycle.STAGING, lifecycle.PRODUCTION]))
+            .order_by(ModelVersion.version)
+        )
+        if busy:
+            listed = ", ".join(f"version {v.version} ({v.stage})" for v in busy)
+            raise RegistryError(
+                "model_in_use",
+                f"{name} still has {listed}; archive them before deleting the model.",
+                {"versions": [{"version": v.version, "stage": v.stage} for v in busy]},
+            )
+        model.delete_instance(recursive=True)
+
+
+def _lock_model(name, create=False):
+    """Inside a write transaction: the model row, locked until commit.
+
+    With ``create``, a missing model is created first; concurrent creators
+    race on the unique name and all end up locking the same row.
+    """
+    check_model_name(name)
+    if create and is_postgres():
+        (RegisteredModel.insert(name=name, description="", tags={}, last_version=_first_free_version(name),
+                                created_at=utcnow(), updated_at=utcnow())
+         .on_conflict_ignore().execute())
+    query = RegisteredModel.select().where(RegisteredModel.name == name)
+    if is_postgres():
+        query = query.for_update()
+    model = query.first()
+    if model is None and create:
+        # SQLite: BEGIN IMMEDIATE already excludes every other writer.
+        model = RegisteredModel.create(name=name, last_version=_first_free_version(name))
+    if model is None:
+        raise RegistryError("not_found", f"Model {name} does not exist.")
+    return model
+
+
+# --- versions -------------------------------------------------------------
+
+def resolve_ref(model, ref):
+    """Return the version of ``model`` that ``ref`` names.
+
+    ``ref`` is a version number, ``latest``, or a stage name in any case (the
+    newest version in that stage). Raises validation_error or not_found.
+    """
+    base = ModelVersion.select().where(ModelVersion.model == model)
+    if ref.isdigit():
+        number = int(ref)
+        found = base.where(ModelVersion.version == number).first() if number <= _MAX_VERSION else None
+        missing = f"{model.name} has no version {ref}."
+    elif ref.lower() == "latest":
+        found = base.order_by(ModelVersion.version.desc()).first()
+        missing = f"{model.name} has no versions yet."
+    else:
+        stage = lifecycle.canonical_stage(ref)
+        if stage is None:
+            raise RegistryError(
+                "validation_error",
+                f"{ref!r} is not a version reference; use a version number, 'latest' or a stage "
+                f"({', '.join(lifecycle.STAGES)}).",
+                {"ref": ["Invalid version reference."]},
+            )
+        found = base.where(ModelVersion.stage == stage).order_by(ModelVersion.version.desc()).first()
+        missing = f"{model.name} has no version in {stage}."
+    if found is None:
+        raise RegistryError("not_found", missing)
+    found.model = model
+    return found
+
+
+def get_version(name, ref):
+    """Return the version ``ref`` of model ``name`` with its files loaded."""
+    model = _plain_model(name)
+    return _with_files([resolve_ref(model, ref)])[0]
+
+
+def _plain_model(name):
+    check_model_name(name)
+    model = RegisteredModel.get_or_none(RegisteredModel.name == name)
+    if model is None:
+        raise RegistryError("not_found", f"Model {name} does not exist.")
+    return model
+
+
+def _with_files(versions):
+    """Attach each version's files (sorted by path) in one query."""
+    if not versions:
+        return versions
+    by_id = {v.id: v for v in versions}
+    for v in versions:
+        v.file_list = []
+    files = VersionFile.select().where(VersionFile.version.in_(list(by_id))).order_by(VersionFile.path)
+    for f in files:
+        by_id[f.version_id].file_list.append(f)
+    return versions
+
+
+def list_versions(name, stage=None):
+    """All versions of a model, newest first, optionally only those in ``stage``."""
+    model = _plain_model(name)
+    query = ModelVersion.select().where(ModelVersion.model == model).order_by(ModelVersion.version.desc())
+    if stage is not None:
+        query = query.where(ModelVersion.stage == lifecycle.parse_stage(stage))
+    versions = list(query)
+    for v in versions:
+        v.model = model
+    return _with_files(versions)
+
+
+def update_version(name, ref, description=None, tags=None):
+    """Change a version's description and/or tags; its files never change."""
+    with write_transaction():
+        model = _lock_model(name)
+        version = resolve_ref(model, ref)
+        if description is not None:
+            version.description = description
+        if tags is not None:
+            version.tags = tags
+        version.updated_at = utcnow()
+        version.save()
+    return _with_files([version])[0]
+
+
+def register_version(name, source, description="", tags=None, actor=ANONYMOUS):
+    """Register a new version of ``name`` (created if missing) from ``source``.
+
+    ``source`` is ``runs:/<run_id>/<path>`` or ``models:/<name>/<ref>``. No
+    bytes are copied: the version's manifest points at the same blobs.
+    Raises validation_error for a malformed source, source_not_found when it
+    names nothing.
+    """
+    check_model_name(name)
+    with write_transaction():
+        model = _lock_model(name, create=True)
+        run_id, files = _source_files(source, model)
+        model.last_version += 1
+        model.updated_at = utcnow()
+        model.save()
+        now = utcnow()
+        version = ModelVersion.create(
+            model=model, version=model.last_version, stage=lifecycle.NONE, source=source,
+            run_id=run_id, description=description or "", tags=tags or {},
+            created_at=now, updated_at=now,
+        )
+        VersionFile.insert_many(
+            [{"version": version, "path": path, "sha256": sha, "size": size} for path, sha, size in files]
+        ).execute()
+        _record(model.name, version.version, None, lifecycle.NONE, actor, f"registered from {source}")
+    return _with_files([version])[0]
+
+
+def _source_files(source, model):
+    """Return (run_id, [(path, sha256, size)]) for a source URI."""
+    if not isinstance(source, str):
+        raise _bad_source(source)
+    match = _RUNS_SOURCE_RE.match(source)
+    if match:
+        return _run_source_files(source, match.group(1), match.group(2) or "")
+    match = _MODELS_SOURCE_RE.match(source)
+    if match:
+        return _model_source_files(source, match.group(1), match.group(2), model)
+    raise _bad_source(source)
+
+
+def _bad_source(source):
+    return RegistryError(
+        "validation_error",
+        f"Source {source!r} is not runs:/<run_id>/<path> or models:/<name>/<version|stage|latest>.",
+        {"source": ["Invalid source URI."]},
+    )
+
+
+def _run_source_files(source, run_id, path):
+    check_run_id(run_id)
+    check_artifact_path(path.rstrip("/"), allow_empty=True)
+    path = path.rstrip("/")
+    try:
+        run = get_run(run_id)
+    except RegistryError:
+        raise RegistryError("source_not_found", f"{source}: run {run_id} does not exist.")
+    files = []
+    for f in RunFile.select().where(RunFile.run == run).order_by(RunFile.path):
+        if not path:
+            files.append((f.path, f.sha256, f.size))
+        elif f.path == path:
+            files.append((path.rsplit("/", 1)[-1], f.sha256, f.size))
+        elif f.path.startswith(path + "/"):
+            files.append((f.path[len(path) + 1:], f.sha256, f.size))
+    if not files:
+        raise RegistryError("source_not_found", f"{source}: the run has no file or folder {path or '(any)'}.")
+    return run_id, sorted(files)
+
+
+def _model_source_files(source, name, ref, model):
+    check_model_name(name)
+    origin_model = model if name == model.name else RegisteredModel.get_or_none(RegisteredModel.name == name)
+    if origin_model is None:
+        raise RegistryError("source_not_found", f"{source}: model {name} does not exist.")
+    try:
+        origin = resolve_ref(origin_model, ref)
+    except RegistryError as exc:
+        if exc.code != "not_found":
+            raise
+        raise RegistryError("source_not_found", f"{source}: {exc.message}")
+    files = VersionFile.select().where(VersionFile.version == origin).order_by(VersionFile.path)
+    return origin.run_id, [(f.path, f.sha256, f.size) for f in files]
+
+
+# --- lifecycle -----------------------------------------------------------
+
+def transition(name, ref, stage, comment="", actor=ANONYMOUS):
+    """Move a version to ``stage``; return (version, [records written, oldest first]).
+
+    Promoting to Production archives the previous Production version in the
+    same transaction, recorded first, so history never shows two at once.
+    Raises validation_error, not_found, invalid_transition.
+    """
+    target = lifecycle.parse_stage(stage)
+    comment = comment or ""
+    records = []
+    with write_transaction():
+        model = _lock_model(name)
+        version = resolve_ref(model, ref)
+        lifecycle.check_transition(version.stage, target)
+        if target == lifecycle.PRODUCTION:
+            current = (ModelVersion.select()
+                       .where((ModelVersion.model == model) & (ModelVersion.stage == lifecycle.PRODUCTION))
+                       .first())
+            if current is not None:
+                _set_stage(current, lifecycle.ARCHIVED)
+                records.append(_record(name, current.version, lifecycle.PRODUCTION, lifecycle.ARCHIVED,
+                                       actor, comment, cause=f"replaced by version {version.version}"))
+        previous = version.stage
+        _set_stage(version, target)
+        records.append(_record(name, version.version, previous, target, actor, comment))
+        model.updated_at = utcnow()
+        model.save()
+    return _with_files([version])[0], records
+
+
+def _set_stage(version, stage):
+    version.stage = stage
+    version.updated_at = utcnow()
+    version.save()
+
+
+def _record(model_name, version, from_stage, to_stage, actor, comment, cause=None):
+    return StageTransition.create(
+        model=model_name, version=version, from_stage=from_stage, to_stage=to_stage,
+        actor=actor, comment=comment or "", cause=cause,
+    )
+
+
+def history(name, ref=None):
+    """The audit records of a model (or of one version), oldest first.
+
+    Records outlive the model: a deleted model's history is still returned.
+    """
+    check_model_name(name)
+    query = StageTransition.select().where(StageTransition.model == name).order_by(StageTransition.id)
+    model = RegisteredModel.get_or_none(RegisteredModel.name == name)
+    if ref is not None:
+        if model is None:
+            raise RegistryError("not_found", f"Model {name} does not exist.")
+        query = query.where(StageTransition.version == resolve_ref(model, ref).version)
+    records = list(query)
+    if model is None and not records:
+        raise RegistryError("not_found", f"Model {name} does not exist and has no history.")
+    return records
+
+
+def version_file(version, path):
+    """The file ``path`` of a loaded version; raises not_found."""
+    check_artifact_path(path)
+    for f in version.file_list:
+        if f.path == path:
+            return f
+    raise RegistryError("not_found", f"Version {version.version} of {version.model.name} has no file {path}.")
+

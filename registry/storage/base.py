@@ -1,0 +1,91 @@
+"""The narrow interface every blob storage driver implements."""
+import hashlib
+from dataclasses import dataclass
+
+from ..errors import RegistryError
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """An upload that has been fully received and hashed, not yet committed."""
+
+    key: str
+    digest: str
+    size: int
+
+
+class HashingReader:
+    """Wraps a request stream: hashes and counts what passes, enforces a cap."""
+
+    def __init__(self, stream, max_size):
+        self._stream = stream
+        self._max_size = max_size
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n=-1):
+        data = self._stream.read(n if n is not None and n >= 0 else CHUNK_SIZE)
+        self.size += len(data)
+        if self._max_size is not None and self.size > self._max_size:
+            raise RegistryError(
+                "payload_too_large",
+                f"Uploads are limited to {self._max_size} bytes (REGISTRY_MAX_UPLOAD_BYTES).",
+            )
+        self._hash.update(data)
+        return data
+
+    @property
+    def digest(self):
+        return self._hash.hexdigest()
+
+
+class Storage:
+    """Content-addressed blob storage.
+
+    Writing is two-phase, like a Docker registry's blob writer: ``stage``
+    streams the bytes to a private upload key while hashing them, then
+    ``commit`` moves them under their digest (or drops them if that digest
+    is already stored). Readers only ever see committed blobs.
+    """
+
+    def stage(self, stream, max_size=None):
+        """Stream ``stream`` to a new upload key; return a StagedBlob.
+
+        Raises RegistryError(payload_too_large) past ``max_size`` bytes and
+        StorageUnavailable if the backend fails; nothing is left behind.
+        """
+        raise NotImplementedError
+
+    def commit(self, staged):
+        """Make ``staged`` readable under its digest; idempotent."""
+        raise NotImplementedError
+
+    def discard(self, staged):
+        """Remove the upload key of ``staged``; never raises."""
+        raise NotImplementedError
+
+    def exists(self, digest):
+        """True if a blob with this digest is committed."""
+        raise NotImplementedError
+
+    def open(self, digest, offset=0, length=None):
+        """Return an iterator of the blob's bytes from ``offset``, ``length`` long.
+
+        Opens eagerly, so a missing blob or an outage raises here, before a
+        response is started. Close the iterator (or exhaust it) to release it.
+        """
+        raise NotImplementedError
+
+    def check(self):
+        """Raise StorageUnavailable unless the backend answers."""
+        raise NotImplementedError
+
+    def ensure_ready(self):
+        """Prepare the backend at start-up (create directories or the bucket)."""
+        raise NotImplementedError
+
+    def describe(self):
+        """A human-readable location without credentials, for logs."""
+        raise NotImplementedError

@@ -1,0 +1,111 @@
+"""Local-disk driver: the embedded default, keys are files under a root directory."""
+import logging
+import os
+
+from ..errors import StorageUnavailable
+from .base import CHUNK_SIZE
+from .base import HashingReader
+from .base import StagedBlob
+from .base import Storage
+from .keys import blob_key
+from .keys import new_upload_key
+
+logger = logging.getLogger(__name__)
+
+
+class LocalStorage(Storage):
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+
+    def _path(self, key):
+        return os.path.join(self.root, *key.split("/"))
+
+    def ensure_ready(self):
+        try:
+            os.makedirs(self._path("uploads"), exist_ok=True)
+            os.makedirs(self._path("blobs/sha256"), exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot create blob directory {self.root}: {exc.strerror}")
+
+    def describe(self):
+        return f"local directory {self.root}"
+
+    def check(self):
+        if not os.access(self._path("blobs/sha256"), os.W_OK):
+            raise StorageUnavailable(f"blob directory {self.root} is missing or not writable")
+
+    def stage(self, stream, max_size=None):
+        key = new_upload_key()
+        path = self._path(key)
+        reader = HashingReader(stream, max_size)
+        try:
+            with open(path, "wb") as out:
+                while chunk := reader.read(CHUNK_SIZE):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            _remove(path)
+            raise
+        return StagedBlob(key=key, digest=reader.digest, size=reader.size)
+
+    def commit(self, staged):
+        target = self._path(blob_key(staged.digest))
+        source = self._path(staged.key)
+        if os.path.exists(target):
+            _remove(source)
+            return
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        # rename is atomic: the digest path holds all of the bytes or nothing.
+        os.replace(source, target)
+
+    def discard(self, staged):
+        _remove(self._path(staged.key))
+
+    def exists(self, digest):
+        return os.path.isfile(self._path(blob_key(digest)))
+
+    def open(self, digest, offset=0, length=None):
+        path = self._path(blob_key(digest))
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            raise StorageUnavailable(f"blob {digest} is missing from {self.root}")
+        handle.seek(offset)
+        return _read_file(handle, length)
+
+    def upload_keys(self):
+        """Keys of uploads in progress (for tests and cleanup)."""
+        return sorted(f"uploads/{name}" for name in os.listdir(self._path("uploads")))
+
+    def blob_keys(self):
+        """Keys of all committed blobs."""
+        keys = []
+        for folder, _, files in os.walk(self._path("blobs")):
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            keys.extend(f"{rel}/{name}" for name in files)
+        return sorted(keys)
+
+
+def _read_file(handle, length):
+    remaining = length
+    try:
+        while remaining is None or remaining > 0:
+            size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+            chunk = handle.read(size)
+            if not chunk:
+                return
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("could not remove %s: %s", path, exc)

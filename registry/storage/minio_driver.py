@@ -1,0 +1,171 @@
+"""MinIO (or any S3-compatible) driver. The only module that imports minio.
+
+Every call goes through ``_calling`` so that a network failure, a 5xx or an
+authentication problem becomes StorageUnavailable (503) instead of a
+traceback, and responses are always closed and released.
+"""
+import contextlib
+import logging
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.commonconfig import CopySource
+from minio.error import MinioException
+from minio.error import S3Error
+
+from ..errors import StorageUnavailable
+from .base import CHUNK_SIZE
+from .base import HashingReader
+from .base import StagedBlob
+from .base import Storage
+from .keys import blob_key
+from .keys import new_upload_key
+
+logger = logging.getLogger(__name__)
+
+# 16 MiB parts: memory per upload stays bounded, and 10,000 parts still
+# allow 160 GB objects.
+PART_SIZE = 16 * 1024 * 1024
+_MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
+
+
+def _http_client(secure):
+    # Short connect timeout and few retries: during an outage a request
+    # should fail fast with 503 rather than hang for minutes.
+    options = dict(
+        timeout=urllib3.Timeout(connect=5, read=120),
+        maxsize=32,
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+    if secure:
+        options.update(cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    return urllib3.PoolManager(**options)
+
+
+class MinioStorage(Storage):
+    def __init__(self, endpoint, access_key, secret_key, bucket, secure=False):
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.secure = secure
+        self.client = Minio(
+            endpoint=endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            http_client=_http_client(secure),
+        )
+
+    def describe(self):
+        scheme = "https" if self.secure else "http"
+        return f"MinIO bucket {self.bucket!r} at {scheme}://{self.endpoint}"
+
+    @contextlib.contextmanager
+    def _calling(self, action):
+        try:
+            yield
+        except S3Error as exc:
+            raise StorageUnavailable(f"{self.describe()} refused to {action}: {exc.code}") from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # ValueError: minio-py reports some protocol surprises that way.
+            raise StorageUnavailable(
+                f"{self.describe()} is not answering ({action} failed: {type(exc).__name__})"
+            ) from exc
+
+    def ensure_ready(self):
+        with self._calling("check the bucket"):
+            if not self.client.bucket_exists(bucket_name=self.bucket):
+                logger.info("creating bucket %s", self.bucket)
+                try:
+                    self.client.make_bucket(bucket_name=self.bucket)
+                except S3Error as exc:
+                    # Another worker created it first.
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+    def check(self):
+        with self._calling("check the bucket"):
+            if not self.client.bucket_exists(bucket_name=self.bucket):
+                raise StorageUnavailable(f"{self.describe()}: the bucket does not exist")
+
+    def stage(self, stream, max_size=None):
+        key = new_upload_key()
+        reader = HashingReader(stream, max_size)
+        try:
+            with self._calling("store an upload"):
+                self.client.put_object(
+                    bucket_name=self.bucket,
+                    object_name=key,
+                    data=reader,
+                    length=-1,
+                    part_size=PART_SIZE,
+                    num_parallel_uploads=1,
+                )
+        except BaseException:
+            self._remove(key)
+            raise
+        return StagedBlob(key=key, digest=reader.digest, size=reader.size)
+
+    def commit(self, staged):
+        target = blob_key(staged.digest)
+        if not self.exists(staged.digest):
+            with self._calling("commit a blob"):
+                # Server-side copy; minio-py switches to a multipart copy past 5 GiB.
+                self.client.copy_object(
+                    bucket_name=self.bucket,
+                    object_name=target,
+                    source=CopySource(bucket_name=self.bucket, object_name=staged.key),
+                )
+        self._remove(staged.key)
+
+    def discard(self, staged):
+        self._remove(staged.key)
+
+    def _remove(self, key):
+        try:
+            self.client.remove_object(bucket_name=self.bucket, object_name=key)
+        except Exception as exc:  # cleanup must never mask the real outcome
+            logger.warning("could not remove %s: %s", key, exc)
+
+    def exists(self, digest):
+        try:
+            with self._calling("look up a blob"):
+                self.client.stat_object(bucket_name=self.bucket, object_name=blob_key(digest))
+        except StorageUnavailable as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
+                return False
+            raise
+        return True
+
+    def open(self, digest, offset=0, length=None):
+        if length == 0:
+            return iter(())
+        with self._calling("read a blob"):
+            response = self.client.get_object(
+                bucket_name=self.bucket,
+                object_name=blob_key(digest),
+                offset=offset,
+                length=length or 0,
+            )
+        return _stream(response)
+
+    def _keys(self, prefix):
+        with self._calling("list objects"):
+            objects = self.client.list_objects(bucket_name=self.bucket, prefix=prefix, recursive=True)
+            return sorted(obj.object_name for obj in objects)
+
+    def upload_keys(self):
+        """Keys of uploads in progress (for tests and cleanup)."""
+        return self._keys("uploads/")
+
+    def blob_keys(self):
+        """Keys of all committed blobs."""
+        return self._keys("blobs/")
+
+
+def _stream(response):
+    try:
+        yield from response.stream(CHUNK_SIZE)
+    finally:
+        response.close()
+        response.release_conn()
