@@ -1,0 +1,120 @@
+"""Fixtures. Tests marked by backend run twice: SQLite + local disk, PostgreSQL + MinIO.
+
+PostgreSQL and MinIO are real servers started once per session (tests/servers.py);
+each test gets its own database and bucket.
+"""
+import os
+
+import pytest
+
+from registry import create_app
+from registry.db import database
+from tests.servers import MinioServer
+from tests.servers import PostgresServer
+
+BACKENDS = ["sqlite-local", "postgres-minio"]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def minio():
+    server = MinioServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def backend_config(request, backend, tmp_path):
+    """Settings (REGISTRY_* without the prefix) for a fresh registry on ``backend``."""
+    config = {"DATA_DIR": str(tmp_path / "data")}
+    if backend == "postgres-minio":
+        pg = request.getfixturevalue("postgres")
+        mn = request.getfixturevalue("minio")
+        dbname = pg.create_database()
+        request.addfinalizer(lambda: pg.drop_database(dbname))
+        config["DATABASE_URL"] = pg.url(dbname)
+        config["STORAGE_URL"] = mn.url()
+    return config
+
+
+@pytest.fixture
+def backend_env(backend_config):
+    """The same settings as environment variables, for subprocesses."""
+    return {f"REGISTRY_{key}": str(value) for key, value in backend_config.items()}
+
+
+@pytest.fixture
+def app(backend_config):
+    app = create_app(dict(backend_config, TESTING=True))
+    yield app
+    _release_database()
+
+
+def _release_database():
+    if not database.is_closed():
+        database.close()
+    close_all = getattr(database.obj, "close_all", None)
+    if close_all:  # pooled PostgreSQL: let DROP DATABASE proceed
+        close_all()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def storage(app):
+    return app.extensions["registry_storage"]
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Registry:
+    """Small client for test setup: the calls a training job or CI makes."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def run(self, files, **body):
+        response = self.client.post("/runs", json=body)
+        assert response.status_code == 201, response.json
+        run_id = response.json["run_id"]
+        for path, data in files.items():
+            uploaded = self.client.put(f"/runs/{run_id}/artifacts/{path}", data=data)
+            assert uploaded.status_code == 201, uploaded.json
+        return run_id
+
+    def register(self, name, source, **body):
+        response = self.client.post(f"/models/{name}/versions", json=dict(body, source=source))
+        assert response.status_code == 201, response.json
+        return response.json
+
+    def move(self, name, ref, stage, comment=""):
+        response = self.client.post(f"/models/{name}/versions/{ref}/transitions",
+                                    json={"stage": stage, "comment": comment})
+        assert response.status_code == 201, response.json
+        return response.json
+
+
+@pytest.fixture
+def registry(client):
+    return Registry(client)
+
+
+def pytest_report_header(config):
+    return f"registry tests: backends {', '.join(BACKENDS)}; MinIO {os.environ.get('REGISTRY_MINIO_BIN', 'auto')}"

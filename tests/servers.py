@@ -1,0 +1,229 @@
+"""Real PostgreSQL, MinIO and registry (gunicorn) processes for tests and benchmarks.
+
+Nothing here is mocked: each class starts the real server on a free loopback
+port in a throwaway directory. A server that cannot start raises, so a run
+that needs it fails instead of silently skipping.
+"""
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import requests
+
+MINIO_USER = "registry-test"
+MINIO_PASSWORD = "registry-test-secret"
+PG_USER = "registry"
+PG_PASSWORD = "registry-test-pw"
+MINIO_CANDIDATES = (
+    os.environ.get("REGISTRY_MINIO_BIN", ""),
+    shutil.which("minio") or "",
+    os.path.expanduser("~/.cache/registry-ci/minio-bin/minio"),
+)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (requests.RequestException, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not become ready within {timeout}s")
+
+
+def _world_readable_tempdir(prefix):
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o755)
+    return path
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (Debian's postgresql package)."""
+
+    def __init__(self):
+        self.base = _world_readable_tempdir("registry-pg-")
+        self.data = os.path.join(self.base, "data")
+        self.port = free_port()
+        self.bindir = self._bindir()
+        self._as_postgres = os.geteuid() == 0
+
+    @staticmethod
+    def _bindir():
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+        found = shutil.which("initdb")
+        if found:
+            candidates.insert(0, found)
+        if not candidates:
+            raise RuntimeError("PostgreSQL is not installed: run scripts/install-deps (apt-get install postgresql)")
+        return os.path.dirname(os.path.realpath(candidates[0]))
+
+    def _run(self, *args):
+        command = [os.path.join(self.bindir, args[0]), *args[1:]]
+        if self._as_postgres:  # initdb refuses to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self):
+        if not os.path.exists(self.data):
+            pwfile = os.path.join(self.base, "pw")
+            with open(pwfile, "w") as f:
+                f.write(PG_PASSWORD)
+            if self._as_postgres:
+                user = pwd.getpwnam("postgres")
+                os.chown(self.base, user.pw_uid, user.pw_gid)
+                os.chown(pwfile, user.pw_uid, user.pw_gid)
+            self._run("initdb", "-D", self.data, "-U", PG_USER, f"--pwfile={pwfile}",
+                      "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8")
+        options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        self._run("pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.base, "log"), "-w", "start")
+        return self
+
+    def stop(self):
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def destroy(self):
+        try:
+            self.stop()
+        except subprocess.SubprocessError:
+            pass
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def url(self, dbname="postgres"):
+        return f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self):
+        import psycopg2
+
+        name = "t_" + uuid.uuid4().hex[:16]
+        conn = psycopg2.connect(self.url())
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        conn.close()
+        return name
+
+    def drop_database(self, name):
+        import psycopg2
+
+        conn = psycopg2.connect(self.url())
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.close()
+
+
+class MinioServer:
+    """A MinIO server built from source (see scripts/install-deps)."""
+
+    def __init__(self):
+        self.binary = next((c for c in MINIO_CANDIDATES if c and os.access(c, os.X_OK)), None)
+        if self.binary is None:
+            raise RuntimeError("MinIO is not built: run scripts/install-deps (or set REGISTRY_MINIO_BIN)")
+        self.base = tempfile.mkdtemp(prefix="registry-minio-")
+        self.port = free_port()
+        self.process = None
+
+    def start(self):
+        env = dict(os.environ, MINIO_ROOT_USER=MINIO_USER, MINIO_ROOT_PASSWORD=MINIO_PASSWORD,
+                   MINIO_BROWSER="off", MINIO_UPDATE="off")
+        log = open(os.path.join(self.base, "log"), "ab")
+        self.process = subprocess.Popen(
+            [self.binary, "server", os.path.join(self.base, "data"), "--quiet",
+             "--address", f"127.0.0.1:{self.port}", "--console-address", f"127.0.0.1:{free_port()}"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        health = f"http://127.0.0.1:{self.port}/minio/health/ready"
+        wait_until(lambda: requests.get(health, timeout=1).status_code == 200, 60, "MinIO")
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def url(self, bucket=None):
+        bucket = bucket or "t-" + uuid.uuid4().hex[:20]
+        return f"minio://{MINIO_USER}:{MINIO_PASSWORD}@127.0.0.1:{self.port}/{bucket}"
+
+
+class RegistryServer:
+    """``registry serve`` (gunicorn, threaded workers) as a separate process."""
+
+    def __init__(self, env, workers=2, threads=8):
+        self.port = free_port()
+        self.env = dict(os.environ, **env)
+        self.workers = workers
+        self.threads = threads
+        self.process = None
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.log = tempfile.NamedTemporaryFile(prefix="registry-serve-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "registry.cli", "serve", "--port", str(self.port),
+             "--workers", str(self.workers), "--threads", str(self.threads)],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_until(self._ready, 60, "registry serve")
+        return self
+
+    def _ready(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"registry serve exited: {self.output()}")
+        return requests.get(self.base_url + "/healthz", timeout=1).status_code == 200
+
+    def output(self):
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def worker_pids(self):
+        with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as f:
+            return [int(pid) for pid in f.read().split()]
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        os.unlink(self.log.name)
+
+
+def peak_rss_bytes(pid):
+    """VmHWM: the highest resident set size the process has had."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def current_rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")

@@ -1,0 +1,98 @@
+"""Models over HTTP: create, browse, edit, delete."""
+
+
+def test_create_and_get(client):
+    created = client.post("/models", json={"name": "TextClassifier", "description": "spam", "tags": {"team": "nlp"}})
+    assert created.status_code == 201
+    body = created.json
+    assert body["name"] == "TextClassifier"
+    assert body["description"] == "spam"
+    assert body["tags"] == {"team": "nlp"}
+    assert body["latest_version"] is None
+    assert body["production_version"] is None
+    assert body["created_at"].endswith("Z") and body["updated_at"].endswith("Z")
+    assert client.get("/models/TextClassifier").json == body
+
+
+def test_duplicate_name_conflicts(client):
+    client.post("/models", json={"name": "M"})
+    again = client.post("/models", json={"name": "M"})
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "already_exists"
+
+
+def test_list_filter_and_pages(client):
+    for name in ["alpha", "beta", "gamma", "alphabet", "delta_1", "delta%1"]:
+        assert client.post("/models", json={"name": name}).status_code in (201, 400)
+    everything = client.get("/models").json
+    names = [m["name"] for m in everything["models"]]
+    assert names == sorted(names)
+    assert everything["next_page_token"] is None
+    assert [m["name"] for m in client.get("/models?q=alpha").json["models"]] == ["alpha", "alphabet"]
+    # '_' is a literal, not a LIKE wildcard.
+    assert [m["name"] for m in client.get("/models?q=p_a").json["models"]] == []
+    assert [m["name"] for m in client.get("/models?q=a_").json["models"]] == ["delta_1"]
+    seen, token = [], None
+    while True:
+        page = client.get("/models", query_string={"limit": 2, **({"page_token": token} if token else {})}).json
+        assert len(page["models"]) <= 2
+        seen += [m["name"] for m in page["models"]]
+        token = page["next_page_token"]
+        if token is None:
+            break
+    assert seen == names
+
+
+def test_bad_list_parameters(client):
+    assert client.get("/models?limit=0").status_code == 400
+    assert client.get("/models?limit=abc").status_code == 400
+    bad_token = client.get("/models?page_token=garbage!!")
+    assert bad_token.status_code == 400
+    assert bad_token.json["error"]["code"] == "validation_error"
+
+
+def test_patch_description_and_tags(client):
+    client.post("/models", json={"name": "M", "tags": {"a": "1"}})
+    patched = client.patch("/models/M", json={"description": "new", "tags": {"b": "2"}})
+    assert patched.status_code == 200
+    assert patched.json["description"] == "new"
+    assert patched.json["tags"] == {"b": "2"}
+    assert client.patch("/models/M", json={}).status_code == 400
+    assert client.patch("/models/M", json={"tags": {"k": 1}}).status_code == 400
+    assert client.patch("/models/Nope", json={"description": "x"}).status_code == 404
+
+
+def test_delete_is_refused_while_in_staging_or_production(client, registry):
+    run_id = registry.run({"m.bin": b"m"})
+    registry.register("M", f"runs:/{run_id}/m.bin")
+    registry.move("M", 1, "Staging")
+    refused = client.delete("/models/M")
+    assert refused.status_code == 409
+    assert refused.json["error"]["code"] == "model_in_use"
+    assert refused.json["error"]["details"]["versions"] == [{"version": 1, "stage": "Staging"}]
+    registry.move("M", 1, "Archived")
+    assert client.delete("/models/M").status_code == 204
+    assert client.get("/models/M").status_code == 404
+    assert client.get("/models/M/versions").status_code == 404
+
+
+def test_history_outlives_the_model_and_numbers_are_never_reused(client, registry):
+    run_id = registry.run({"m.bin": b"m"})
+    registry.register("M", f"runs:/{run_id}")
+    registry.register("M", f"runs:/{run_id}")
+    assert client.delete("/models/M").status_code == 204
+    kept = client.get("/models/M/history")
+    assert kept.status_code == 200
+    assert [(t["version"], t["to_stage"]) for t in kept.json["transitions"]] == [(1, "None"), (2, "None")]
+    again = registry.register("M", f"runs:/{run_id}")
+    assert again["version"] == 3
+    assert client.get("/models/NeverExisted/history").status_code == 404
+
+
+def test_invalid_model_names_and_bodies(client):
+    assert client.post("/models", json={"name": "bad name"}).status_code == 400
+    assert client.post("/models", json={"name": "x" * 129}).status_code == 400
+    assert client.post("/models", json={"name": 5}).status_code == 400
+    assert client.post("/models", json={}).status_code == 400
+    assert client.post("/models", json=["M"]).status_code == 400
+    assert client.get("/models/" + "x" * 200).status_code == 400

@@ -1,0 +1,111 @@
+"""One contract, two drivers: local disk and a real MinIO server."""
+import hashlib
+import io
+import os
+
+import pytest
+
+from registry.errors import RegistryError
+from registry.storage import storage_from_url
+from registry.storage.keys import blob_key
+
+
+@pytest.fixture(params=["local", "minio"])
+def store(request, tmp_path):
+    if request.param == "local":
+        driver = storage_from_url(f"file://{tmp_path}/blobs")
+    else:
+        driver = storage_from_url(request.getfixturevalue("minio").url())
+    driver.ensure_ready()
+    return driver
+
+
+def _put(store, data):
+    staged = store.stage(io.BytesIO(data))
+    store.commit(staged)
+    return staged
+
+
+def _read(store, digest, offset=0, length=None):
+    return b"".join(store.open(digest, offset=offset, length=length))
+
+
+def test_stage_hashes_and_commit_stores_under_the_digest(store):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    staged = _put(store, data)
+    assert staged.digest == hashlib.sha256(data).hexdigest()
+    assert staged.size == len(data)
+    assert store.exists(staged.digest)
+    assert _read(store, staged.digest) == data
+    assert store.blob_keys() == [blob_key(staged.digest)]
+    assert store.upload_keys() == []
+
+
+def test_identical_content_is_stored_once(store):
+    first = _put(store, b"same bytes")
+    second = _put(store, b"same bytes")
+    assert first.digest == second.digest
+    assert store.blob_keys() == [blob_key(first.digest)]
+    assert store.upload_keys() == []
+
+
+def test_uncommitted_upload_is_invisible_and_discard_removes_it(store):
+    staged = store.stage(io.BytesIO(b"pending"))
+    assert not store.exists(staged.digest)
+    assert store.upload_keys() == [staged.key]
+    store.discard(staged)
+    assert store.upload_keys() == []
+    assert store.blob_keys() == []
+
+
+class _Broken(io.RawIOBase):
+    """A client that disconnects after sending some bytes."""
+
+    def __init__(self, good):
+        self.good = good
+
+    def read(self, n=-1):
+        if self.good:
+            chunk, self.good = self.good[:n], self.good[n:]
+            return chunk
+        raise OSError("client went away")
+
+
+def test_interrupted_upload_leaves_nothing(store):
+    with pytest.raises((OSError, RegistryError)):
+        store.stage(_Broken(b"x" * (2 * 1024 * 1024)))
+    assert store.upload_keys() == []
+    assert store.blob_keys() == []
+
+
+def test_upload_over_the_limit_is_refused_and_leaves_nothing(store):
+    with pytest.raises(RegistryError) as caught:
+        store.stage(io.BytesIO(b"y" * 5000), max_size=4096)
+    assert caught.value.code == "payload_too_large"
+    assert store.upload_keys() == []
+    assert store.blob_keys() == []
+
+
+@pytest.mark.parametrize("offset,length", [(0, 10), (5, 1), (999, 1), (0, None), (500, None), (123, 400)])
+def test_ranges(store, offset, length):
+    data = bytes(range(256)) * 4
+    staged = _put(store, data)
+    expected = data[offset:] if length is None else data[offset:offset + length]
+    assert _read(store, staged.digest, offset, length) == expected
+
+
+def test_empty_blob(store):
+    staged = _put(store, b"")
+    assert staged.digest == hashlib.sha256(b"").hexdigest()
+    assert _read(store, staged.digest) == b""
+    assert _read(store, staged.digest, 0, 0) == b""
+
+
+def test_check_passes_on_a_ready_store(store):
+    store.check()
+
+
+def test_describe_never_shows_credentials(minio):
+    driver = storage_from_url(minio.url("describe-check"))
+    assert "secret" not in driver.describe()
+    assert "describe-check" in driver.describe()
