@@ -19,7 +19,6 @@ def create_app(test_config=None, migrate=True):
     from . import config
     from . import db
     from . import errors
-    from . import migrations
     from .storage import storage_from_url
 
     settings = config.load(test_config)
@@ -50,20 +49,27 @@ def create_app(test_config=None, migrate=True):
         return response
 
     if migrate:
-        _prepare(settings, storage, migrations, db)
+        prepare(app)
     logger.info("registry %s: database %s, storage %s", __version__,
                 _redact(settings["DATABASE_URL"]), storage.describe())
     return app
 
 
-def _prepare(settings, storage, migrations, db):
+def prepare(app):
+    """Create the data directory, the bucket and the schema; return migrations applied.
+
+    Raises StorageUnavailable or peewee errors when a dependency is unreachable.
+    """
     import os
 
-    if settings["DATABASE_URL"].startswith("sqlite:"):
-        os.makedirs(settings["DATA_DIR"], exist_ok=True)
-    storage.ensure_ready()
-    with db.database.connection_context():
-        migrations.upgrade()
+    from . import migrations
+    from .db import database
+
+    if app.config["DATABASE_URL"].startswith("sqlite:"):
+        os.makedirs(app.config["DATA_DIR"], exist_ok=True)
+    app.extensions["registry_storage"].ensure_ready()
+    with database.connection_context():
+        return migrations.upgrade()
 
 
 def _redact(url):

@@ -14,12 +14,16 @@ logger = logging.getLogger(__name__)
 
 def _build_app(migrate=True):
     """create_app, with configuration and dependency problems reported as one line."""
-    import peewee
-
     from . import create_app
 
+    return _guarded(create_app, migrate=migrate)
+
+
+def _guarded(function, *args, **kwargs):
+    import peewee
+
     try:
-        return create_app(migrate=migrate)
+        return function(*args, **kwargs)
     except ConfigError as exc:
         _fail(str(exc))
     except RegistryError as exc:  # storage unreachable, wrong credentials, ...
@@ -69,11 +73,11 @@ def db():
 def db_upgrade():
     """Apply pending schema migrations."""
     from . import migrations
+    from . import prepare
     from .db import database
 
-    _build_app(migrate=False)
+    applied = _guarded(prepare, _build_app(migrate=False))
     with database.connection_context():
-        applied = migrations.upgrade()
         current = migrations.current_version()
     click.echo(f"applied {applied or 'nothing'}; schema is at version {current}")
 
@@ -91,3 +95,7 @@ def openapi(fmt):
         click.echo(json.dumps(document, indent=2))
     else:
         click.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -209,6 +209,7 @@ class RegistryServer:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        self.log.close()
         os.unlink(self.log.name)
 
 

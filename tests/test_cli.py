@@ -1,0 +1,98 @@
+"""The command line: migrations, start-up errors, and `registry serve` itself."""
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.servers import RegistryServer
+from tests.servers import free_port
+
+
+def _registry(*args, env=None, cwd=None, timeout=60):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    return subprocess.run(
+        [sys.executable, "-m", "registry.cli", *args],
+        env=dict(clean, **(env or {})), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_db_upgrade_applies_once(backend_env):
+    first = _registry("db", "upgrade", env=backend_env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "applied [1]; schema is at version 1"
+    second = _registry("db", "upgrade", env=backend_env)
+    assert second.stdout.strip() == "applied nothing; schema is at version 1"
+
+
+def test_concurrent_migrations_are_safe(backend_env):
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "registry.cli", "db", "upgrade"],
+                         env=dict(os.environ, **backend_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, outputs
+    applied = [out for out, _ in outputs if out.startswith("applied [1]")]
+    assert len(applied) == 1
+
+
+@pytest.mark.parametrize("env,setting", [
+    ({"REGISTRY_DATABASE_URL": "mysql://x"}, "REGISTRY_DATABASE_URL"),
+    ({"REGISTRY_DATABASE_URL": "sqlite://relative.db"}, "REGISTRY_DATABASE_URL"),
+    ({"REGISTRY_STORAGE_URL": "minio://host:9000/bucket"}, "REGISTRY_STORAGE_URL"),
+    ({"REGISTRY_STORAGE_URL": "minio://a:b@localhost:notaport/bucket"}, "REGISTRY_STORAGE_URL"),
+    ({"REGISTRY_STORAGE_URL": "ftp://a:b@host/bucket"}, "REGISTRY_STORAGE_URL"),
+    ({"REGISTRY_MAX_UPLOAD_BYTES": "lots"}, "REGISTRY_MAX_UPLOAD_BYTES"),
+])
+def test_bad_configuration_is_one_clear_line(tmp_path, env, setting):
+    result = _registry("db", "upgrade", env=dict(env, REGISTRY_DATA_DIR=str(tmp_path)))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {setting}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_or_refusing_dependencies_fail_at_start(tmp_path, minio, postgres):
+    port = free_port()
+    down = _registry("serve", env={"REGISTRY_DATA_DIR": str(tmp_path),
+                                   "REGISTRY_STORAGE_URL": f"minio://k:s@127.0.0.1:{port}/b"})
+    assert down.returncode == 2
+    assert "error: REGISTRY_STORAGE_URL:" in down.stderr and "Traceback" not in down.stderr
+    wrong_key = _registry("serve", env={"REGISTRY_DATA_DIR": str(tmp_path),
+                                        "REGISTRY_STORAGE_URL": minio.url().replace("registry-test-secret", "nope1234")})
+    assert wrong_key.returncode == 2
+    assert "error: REGISTRY_STORAGE_URL:" in wrong_key.stderr and "nope1234" not in wrong_key.stderr
+    bad_db = _registry("serve", env={"REGISTRY_DATA_DIR": str(tmp_path),
+                                     "REGISTRY_DATABASE_URL": postgres.url("postgres").replace("registry-test-pw", "bad")})
+    assert bad_db.returncode == 2
+    assert bad_db.stderr.startswith("error: REGISTRY_DATABASE_URL:") and "Traceback" not in bad_db.stderr
+    assert "bad@" not in bad_db.stderr
+
+
+def test_serve_runs_on_the_embedded_default_with_nothing_configured(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    server = RegistryServer(env={}, workers=2, threads=2)
+    server.env = clean
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        server.start()
+    finally:
+        os.chdir(cwd)
+    try:
+        assert requests.get(server.base_url + "/readyz", timeout=5).json()["status"] == "ok"
+        created = requests.post(server.base_url + "/models", json={"name": "M"}, timeout=5)
+        assert created.status_code == 201
+        assert (tmp_path / "registry-data" / "registry.db").exists()
+        assert (tmp_path / "registry-data" / "blobs").is_dir()
+        # gunicorn names itself but never its version.
+        assert created.headers.get("Server", "") in ("", "gunicorn")
+    finally:
+        server.stop()
+
+
+def test_openapi_command_prints_the_document(tmp_path):
+    result = _registry("openapi", "--format", "json", env={"REGISTRY_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert '"openapi": "3.0.3"' in result.stdout
