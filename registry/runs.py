@@ -33,12 +33,13 @@ def run_files(run):
     return list(RunFile.select().where(RunFile.run == run).order_by(RunFile.path))
 
 
-def upload_artifact(storage, run_id, path, stream, max_size):
+def upload_artifact(storage, run_id, path, stream, max_size, expected_size=None):
     """Store ``stream`` as ``path`` of the run; return (RunFile, created).
 
     Order matters (as in a Docker registry): the bytes are streamed to a
     staging key and hashed, committed under their digest, and only then
     linked in the database. A failure at any point leaves no visible file.
+    ``expected_size`` (the Content-Length) guards against truncated bodies.
     Raises not_found, validation_error, payload_too_large, artifact_exists
     (different bytes already at that path) and storage_unavailable.
     """
@@ -46,7 +47,7 @@ def upload_artifact(storage, run_id, path, stream, max_size):
     run = get_run(run_id)
     # The database connection is not needed while the body streams in.
     database.close()
-    staged = storage.stage(stream, max_size=max_size)
+    staged = storage.stage(stream, max_size=max_size, expected_size=expected_size)
     try:
         existing = _existing(run, path)
         if existing is not None:

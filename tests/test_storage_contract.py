@@ -86,6 +86,15 @@ def test_upload_over_the_limit_is_refused_and_leaves_nothing(store):
     assert store.blob_keys() == []
 
 
+def test_stream_shorter_than_announced_is_refused_and_leaves_nothing(store):
+    with pytest.raises(RegistryError) as caught:
+        store.stage(io.BytesIO(b"z" * 100), expected_size=1000)
+    assert caught.value.code == "validation_error"
+    assert "100 of the 1000" in caught.value.message
+    assert store.upload_keys() == []
+    assert store.blob_keys() == []
+
+
 @pytest.mark.parametrize("offset,length", [(0, 10), (5, 1), (999, 1), (0, None), (500, None), (123, 400)])
 def test_ranges(store, offset, length):
     data = bytes(range(256)) * 4

@@ -56,6 +56,7 @@ class RunArtifact(MethodView):
         limit = current_app.config["MAX_UPLOAD_BYTES"]
         request.max_content_length = limit
         artifact, created = runs.upload_artifact(
-            current_app.extensions["registry_storage"], run_id, path, request.stream, limit
+            current_app.extensions["registry_storage"], run_id, path, request.stream, limit,
+            expected_size=request.content_length,
         )
         return artifact, 201 if created else 200

@@ -19,15 +19,26 @@ class StagedBlob:
 class HashingReader:
     """Wraps a request stream: hashes and counts what passes, enforces a cap."""
 
-    def __init__(self, stream, max_size):
+    def __init__(self, stream, max_size, expected_size=None):
         self._stream = stream
         self._max_size = max_size
+        self._expected_size = expected_size
         self._hash = hashlib.sha256()
         self.size = 0
 
     def read(self, n=-1):
-        data = self._stream.read(n if n is not None and n >= 0 else CHUNK_SIZE)
+        # Never ask the server for more than a chunk at once: gunicorn buffers
+        # whatever size is requested, and minio-py asks for a whole part.
+        data = self._stream.read(CHUNK_SIZE if n is None or n < 0 else min(n, CHUNK_SIZE))
         self.size += len(data)
+        if not data and self._expected_size is not None and self.size != self._expected_size:
+            # The client announced more than it sent: a broken connection,
+            # not a short file. Storing it would serve a truncated model.
+            raise RegistryError(
+                "validation_error",
+                f"The upload ended after {self.size} of the {self._expected_size} bytes announced "
+                "in Content-Length; nothing was stored. Retry the upload.",
+            )
         if self._max_size is not None and self.size > self._max_size:
             raise RegistryError(
                 "payload_too_large",
@@ -50,11 +61,12 @@ class Storage:
     is already stored). Readers only ever see committed blobs.
     """
 
-    def stage(self, stream, max_size=None):
+    def stage(self, stream, max_size=None, expected_size=None):
         """Stream ``stream`` to a new upload key; return a StagedBlob.
 
-        Raises RegistryError(payload_too_large) past ``max_size`` bytes and
-        StorageUnavailable if the backend fails; nothing is left behind.
+        Raises RegistryError(payload_too_large) past ``max_size`` bytes,
+        validation_error if the stream ends before ``expected_size`` bytes,
+        and StorageUnavailable if the backend fails; nothing is left behind.
         """
         raise NotImplementedError
 

@@ -34,10 +34,10 @@ class LocalStorage(Storage):
         if not os.access(self._path("blobs/sha256"), os.W_OK):
             raise StorageUnavailable(f"blob directory {self.root} is missing or not writable")
 
-    def stage(self, stream, max_size=None):
+    def stage(self, stream, max_size=None, expected_size=None):
         key = new_upload_key()
         path = self._path(key)
-        reader = HashingReader(stream, max_size)
+        reader = HashingReader(stream, max_size, expected_size)
         try:
             with open(path, "wb") as out:
                 while chunk := reader.read(CHUNK_SIZE):

@@ -24,9 +24,20 @@ from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
 
-# 16 MiB parts: memory per upload stays bounded, and 10,000 parts still
-# allow 160 GB objects.
-PART_SIZE = 16 * 1024 * 1024
+MiB = 1024 * 1024
+# minio-py holds a part (and copies of it) in memory, so parts are the unit
+# of memory per upload. With no Content-Length, 16 MiB parts still allow
+# 160 GB within S3's 10,000 parts; with one, parts grow only as needed.
+UNKNOWN_LENGTH_PART_SIZE = 16 * MiB
+MIN_PART_SIZE = 8 * MiB
+MAX_PARTS = 10_000
+
+
+def _part_size(expected_size):
+    if expected_size is None:
+        return UNKNOWN_LENGTH_PART_SIZE
+    needed = -(-expected_size // (MAX_PARTS - 1))
+    return max(MIN_PART_SIZE, -(-needed // MiB) * MiB)
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
@@ -88,17 +99,17 @@ class MinioStorage(Storage):
             if not self.client.bucket_exists(bucket_name=self.bucket):
                 raise StorageUnavailable(f"{self.describe()}: the bucket does not exist")
 
-    def stage(self, stream, max_size=None):
+    def stage(self, stream, max_size=None, expected_size=None):
         key = new_upload_key()
-        reader = HashingReader(stream, max_size)
+        reader = HashingReader(stream, max_size, expected_size)
         try:
             with self._calling("store an upload"):
                 self.client.put_object(
                     bucket_name=self.bucket,
                     object_name=key,
                     data=reader,
-                    length=-1,
-                    part_size=PART_SIZE,
+                    length=-1 if expected_size is None else expected_size,
+                    part_size=_part_size(expected_size),
                     num_parallel_uploads=1,
                 )
         except BaseException:
