@@ -1,0 +1,66 @@
+"""Use cases called directly, as the CLI or another API layer would, on both backends."""
+import io
+
+import pytest
+
+from registry import runs
+from registry import service
+from registry.errors import RegistryError
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app.extensions["registry_storage"]
+
+
+def _run(storage, files):
+    run = runs.create_run(name="svc")
+    for path, data in files.items():
+        runs.upload_artifact(storage, run.run_id, path, io.BytesIO(data), max_size=None)
+    return run.run_id
+
+
+def test_register_and_promote_with_an_actor(ctx):
+    run_id = _run(ctx, {"m/w.bin": b"w", "m/c.json": b"c"})
+    version = service.register_version("Svc", f"runs:/{run_id}/m", actor="ci-bot")
+    assert version.version == 1
+    assert [f.path for f in version.file_list] == ["c.json", "w.bin"]
+    service.transition("Svc", "1", "staging", actor="ci-bot")
+    moved, records = service.transition("Svc", "staging", "PRODUCTION", comment="go", actor="release-bot")
+    assert moved.stage == "Production"
+    assert [(r.actor, r.from_stage, r.to_stage, r.comment) for r in records] == [
+        ("release-bot", "Staging", "Production", "go")]
+    assert [r.actor for r in service.history("Svc")] == ["ci-bot", "ci-bot", "release-bot"]
+    assert service.get_model("Svc").production_version == 1
+
+
+def test_upload_returns_created_flag(ctx):
+    run = runs.create_run()
+    first, created = runs.upload_artifact(ctx, run.run_id, "a.bin", io.BytesIO(b"a"), max_size=None)
+    again, created_again = runs.upload_artifact(ctx, run.run_id, "a.bin", io.BytesIO(b"a"), max_size=None)
+    assert (created, created_again) == (True, False)
+    assert first.sha256 == again.sha256
+    with pytest.raises(RegistryError) as caught:
+        runs.upload_artifact(ctx, run.run_id, "a.bin", io.BytesIO(b"b"), max_size=None)
+    assert caught.value.code == "artifact_exists"
+    assert ctx.upload_keys() == []
+
+
+def test_resolve_ref_errors(ctx):
+    service.create_model("Empty")
+    with pytest.raises(RegistryError) as caught:
+        service.get_version("Empty", "latest")
+    assert (caught.value.code, caught.value.message) == ("not_found", "Empty has no versions yet.")
+    with pytest.raises(RegistryError) as caught:
+        service.get_version("Empty", "v1")
+    assert caught.value.code == "validation_error"
+
+
+def test_delete_keeps_history(ctx):
+    run_id = _run(ctx, {"w": b"w"})
+    service.register_version("Gone", f"runs:/{run_id}")
+    service.delete_model("Gone")
+    with pytest.raises(RegistryError):
+        service.get_model("Gone")
+    assert [(r.version, r.to_stage) for r in service.history("Gone")] == [(1, "None")]
