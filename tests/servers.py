@@ -25,7 +25,7 @@ PG_PASSWORD = "registry-test-pw"
 MINIO_CANDIDATES = (
     os.environ.get("REGISTRY_MINIO_BIN", ""),
     shutil.which("minio") or "",
-    os.path.expanduser("~/.cache/registry-ci/minio-bin/minio"),
+    *sorted(glob.glob(os.path.expanduser("~/.cache/registry-ci/minio-*/minio")), reverse=True),
 )
 
 

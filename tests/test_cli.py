@@ -44,6 +44,7 @@ def test_concurrent_migrations_are_safe(backend_env):
     ({"REGISTRY_STORAGE_URL": "minio://host:9000/bucket"}, "REGISTRY_STORAGE_URL"),
     ({"REGISTRY_STORAGE_URL": "minio://a:b@localhost:notaport/bucket"}, "REGISTRY_STORAGE_URL"),
     ({"REGISTRY_STORAGE_URL": "ftp://a:b@host/bucket"}, "REGISTRY_STORAGE_URL"),
+    ({"REGISTRY_STORAGE_URL": "minio://a:b@localhost:9000/Bad_Bucket"}, "REGISTRY_STORAGE_URL"),
     ({"REGISTRY_MAX_UPLOAD_BYTES": "lots"}, "REGISTRY_MAX_UPLOAD_BYTES"),
 ])
 def test_bad_configuration_is_one_clear_line(tmp_path, env, setting):

@@ -1,4 +1,5 @@
 """Blob storage: pick a driver from REGISTRY_STORAGE_URL."""
+import re
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
@@ -8,6 +9,8 @@ from .base import Storage
 
 __all__ = ["StagedBlob", "Storage", "storage_from_url"]
 
+# S3's bucket naming rules, checked here so a typo is a config error, not an outage.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _FORMAT = "minio://ACCESS_KEY:SECRET_KEY@host:9000/bucket (or minio+https://..., or file:///path)"
 
 
@@ -37,6 +40,11 @@ def _minio_from_parts(parts, port):
     if not parts.hostname or not parts.username or not parts.password or not bucket or "/" in bucket:
         raise ConfigError(
             "STORAGE_URL", f"needs credentials, a host and exactly one bucket; expected {_FORMAT}"
+        )
+    if not _BUCKET_RE.match(bucket):
+        raise ConfigError(
+            "STORAGE_URL", f"bucket {bucket!r} is not a valid S3 bucket name "
+            "(3-63 characters: lowercase letters, digits, '.' and '-')"
         )
     host = parts.hostname if port is None else f"{parts.hostname}:{port}"
     return MinioStorage(
