@@ -8,7 +8,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 
 from peewee import IntegrityError
 from peewee import fn
@@ -17,23 +16,20 @@ from . import lifecycle
 from .db import is_postgres
 from .db import write_transaction
 from .errors import RegistryError
+from .history import first_free_version
+from .history import record
 from .models import ModelVersion
 from .models import RegisteredModel
-from .models import RunFile
-from .models import StageTransition
 from .models import VersionFile
 from .models import utcnow
 from .names import check_artifact_path
 from .names import check_model_name
-from .names import check_run_id
-from .runs import get_run
+from .refs import resolve_ref
+from .sources import source_files
 
 logger = logging.getLogger(__name__)
 
 ANONYMOUS = "anonymous"
-_MAX_VERSION = 2**31 - 1
-_RUNS_SOURCE_RE = re.compile(r"^runs:/([^/]*)(?:/(.*))?$")
-_MODELS_SOURCE_RE = re.compile(r"^models:/([^/]+)/([^/]+)$")
 
 
 # --- models -----------------------------------------------------------------
@@ -63,13 +59,6 @@ def get_model(name):
     return model
 
 
-def _first_free_version(name):
-    # A model deleted and created again continues its numbering, so the
-    # history (which outlives the model) never has two different version 3s.
-    row = StageTransition.select(fn.MAX(StageTransition.version)).where(StageTransition.model == name)
-    return row.scalar() or 0
-
-
 def create_model(name, description="", tags=None):
     """Create a model; raises already_exists."""
     check_model_name(name)
@@ -77,7 +66,7 @@ def create_model(name, description="", tags=None):
         with write_transaction():
             RegisteredModel.create(
                 name=name, description=description or "", tags=tags or {},
-                last_version=_first_free_version(name),
+                last_version=first_free_version(name),
             )
     except IntegrityError:
         raise RegistryError("already_exists", f"Model {name} already exists.")
@@ -161,7 +150,7 @@ def _lock_model(name, create=False):
     """
     check_model_name(name)
     if create and is_postgres():
-        (RegisteredModel.insert(name=name, description="", tags={}, last_version=_first_free_version(name),
+        (RegisteredModel.insert(name=name, description="", tags={}, last_version=first_free_version(name),
                                 created_at=utcnow(), updated_at=utcnow())
          .on_conflict_ignore().execute())
     query = RegisteredModel.select().where(RegisteredModel.name == name)
@@ -170,44 +159,13 @@ def _lock_model(name, create=False):
     model = query.first()
     if model is None and create:
         # SQLite: BEGIN IMMEDIATE already excludes every other writer.
-        model = RegisteredModel.create(name=name, last_version=_first_free_version(name))
+        model = RegisteredModel.create(name=name, last_version=first_free_version(name))
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
     return model
 
 
 # --- versions -------------------------------------------------------------
-
-def resolve_ref(model, ref):
-    """Return the version of ``model`` that ``ref`` names.
-
-    ``ref`` is a version number, ``latest``, or a stage name in any case (the
-    newest version in that stage). Raises validation_error or not_found.
-    """
-    base = ModelVersion.select().where(ModelVersion.model == model)
-    if ref.isdigit():
-        number = int(ref)
-        found = base.where(ModelVersion.version == number).first() if number <= _MAX_VERSION else None
-        missing = f"{model.name} has no version {ref}."
-    elif ref.lower() == "latest":
-        found = base.order_by(ModelVersion.version.desc()).first()
-        missing = f"{model.name} has no versions yet."
-    else:
-        stage = lifecycle.canonical_stage(ref)
-        if stage is None:
-            raise RegistryError(
-                "validation_error",
-                f"{ref!r} is not a version reference; use a version number, 'latest' or a stage "
-                f"({', '.join(lifecycle.STAGES)}).",
-                {"ref": ["Invalid version reference."]},
-            )
-        found = base.where(ModelVersion.stage == stage).order_by(ModelVersion.version.desc()).first()
-        missing = f"{model.name} has no version in {stage}."
-    if found is None:
-        raise RegistryError("not_found", missing)
-    found.model = model
-    return found
-
 
 def get_version(name, ref):
     """Return the version ``ref`` of model ``name`` with its files loaded."""
@@ -273,7 +231,7 @@ def register_version(name, source, description="", tags=None, actor=ANONYMOUS):
     check_model_name(name)
     with write_transaction():
         model = _lock_model(name, create=True)
-        run_id, files = _source_files(source, model)
+        run_id, files = source_files(source, model)
         model.last_version += 1
         model.updated_at = utcnow()
         model.save()
@@ -286,65 +244,8 @@ def register_version(name, source, description="", tags=None, actor=ANONYMOUS):
         VersionFile.insert_many(
             [{"version": version, "path": path, "sha256": sha, "size": size} for path, sha, size in files]
         ).execute()
-        _record(model.name, version.version, None, lifecycle.NONE, actor, f"registered from {source}")
+        record(model.name, version.version, None, lifecycle.NONE, actor, f"registered from {source}")
     return _with_files([version])[0]
-
-
-def _source_files(source, model):
-    """Return (run_id, [(path, sha256, size)]) for a source URI."""
-    if not isinstance(source, str):
-        raise _bad_source(source)
-    match = _RUNS_SOURCE_RE.match(source)
-    if match:
-        return _run_source_files(source, match.group(1), match.group(2) or "")
-    match = _MODELS_SOURCE_RE.match(source)
-    if match:
-        return _model_source_files(source, match.group(1), match.group(2), model)
-    raise _bad_source(source)
-
-
-def _bad_source(source):
-    return RegistryError(
-        "validation_error",
-        f"Source {source!r} is not runs:/<run_id>/<path> or models:/<name>/<version|stage|latest>.",
-        {"source": ["Invalid source URI."]},
-    )
-
-
-def _run_source_files(source, run_id, path):
-    check_run_id(run_id)
-    check_artifact_path(path.rstrip("/"), allow_empty=True)
-    path = path.rstrip("/")
-    try:
-        run = get_run(run_id)
-    except RegistryError:
-        raise RegistryError("source_not_found", f"{source}: run {run_id} does not exist.")
-    files = []
-    for f in RunFile.select().where(RunFile.run == run).order_by(RunFile.path):
-        if not path:
-            files.append((f.path, f.sha256, f.size))
-        elif f.path == path:
-            files.append((path.rsplit("/", 1)[-1], f.sha256, f.size))
-        elif f.path.startswith(path + "/"):
-            files.append((f.path[len(path) + 1:], f.sha256, f.size))
-    if not files:
-        raise RegistryError("source_not_found", f"{source}: the run has no file or folder {path or '(any)'}.")
-    return run_id, sorted(files)
-
-
-def _model_source_files(source, name, ref, model):
-    check_model_name(name)
-    origin_model = model if name == model.name else RegisteredModel.get_or_none(RegisteredModel.name == name)
-    if origin_model is None:
-        raise RegistryError("source_not_found", f"{source}: model {name} does not exist.")
-    try:
-        origin = resolve_ref(origin_model, ref)
-    except RegistryError as exc:
-        if exc.code != "not_found":
-            raise
-        raise RegistryError("source_not_found", f"{source}: {exc.message}")
-    files = VersionFile.select().where(VersionFile.version == origin).order_by(VersionFile.path)
-    return origin.run_id, [(f.path, f.sha256, f.size) for f in files]
 
 
 # --- lifecycle -----------------------------------------------------------
@@ -369,11 +270,11 @@ def transition(name, ref, stage, comment="", actor=ANONYMOUS):
                        .first())
             if current is not None:
                 _set_stage(current, lifecycle.ARCHIVED)
-                records.append(_record(name, current.version, lifecycle.PRODUCTION, lifecycle.ARCHIVED,
+                records.append(record(name, current.version, lifecycle.PRODUCTION, lifecycle.ARCHIVED,
                                        actor, comment, cause=f"replaced by version {version.version}"))
         previous = version.stage
         _set_stage(version, target)
-        records.append(_record(name, version.version, previous, target, actor, comment))
+        records.append(record(name, version.version, previous, target, actor, comment))
         model.updated_at = utcnow()
         model.save()
     return _with_files([version])[0], records
@@ -383,31 +284,6 @@ def _set_stage(version, stage):
     version.stage = stage
     version.updated_at = utcnow()
     version.save()
-
-
-def _record(model_name, version, from_stage, to_stage, actor, comment, cause=None):
-    return StageTransition.create(
-        model=model_name, version=version, from_stage=from_stage, to_stage=to_stage,
-        actor=actor, comment=comment or "", cause=cause,
-    )
-
-
-def history(name, ref=None):
-    """The audit records of a model (or of one version), oldest first.
-
-    Records outlive the model: a deleted model's history is still returned.
-    """
-    check_model_name(name)
-    query = StageTransition.select().where(StageTransition.model == name).order_by(StageTransition.id)
-    model = RegisteredModel.get_or_none(RegisteredModel.name == name)
-    if ref is not None:
-        if model is None:
-            raise RegistryError("not_found", f"Model {name} does not exist.")
-        query = query.where(StageTransition.version == resolve_ref(model, ref).version)
-    records = list(query)
-    if model is None and not records:
-        raise RegistryError("not_found", f"Model {name} does not exist and has no history.")
-    return records
 
 
 def version_file(version, path):

@@ -213,18 +213,18 @@ class RegistryServer:
         os.unlink(self.log.name)
 
 
-def peak_rss_bytes(pid):
-    """VmHWM: the highest resident set size the process has had."""
+def _proc_status_bytes(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmHWM for {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def peak_rss_bytes(pid):
+    """VmHWM: the highest resident set size the process has had (since clear_refs)."""
+    return _proc_status_bytes(pid, "VmHWM")
 
 
 def current_rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return _proc_status_bytes(pid, "VmRSS")

@@ -3,6 +3,7 @@ import io
 
 import pytest
 
+from registry import history
 from registry import runs
 from registry import service
 from registry.errors import RegistryError
@@ -31,7 +32,7 @@ def test_register_and_promote_with_an_actor(ctx):
     assert moved.stage == "Production"
     assert [(r.actor, r.from_stage, r.to_stage, r.comment) for r in records] == [
         ("release-bot", "Staging", "Production", "go")]
-    assert [r.actor for r in service.history("Svc")] == ["ci-bot", "ci-bot", "release-bot"]
+    assert [r.actor for r in history.history("Svc")] == ["ci-bot", "ci-bot", "release-bot"]
     assert service.get_model("Svc").production_version == 1
 
 
@@ -63,4 +64,4 @@ def test_delete_keeps_history(ctx):
     service.delete_model("Gone")
     with pytest.raises(RegistryError):
         service.get_model("Gone")
-    assert [(r.version, r.to_stage) for r in service.history("Gone")] == [(1, "None")]
+    assert [(r.version, r.to_stage) for r in history.history("Gone")] == [(1, "None")]

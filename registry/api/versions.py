@@ -3,6 +3,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from .. import history
 from .. import service
 from ..schemas import HistorySchema
 from ..schemas import TransitionRequestSchema
@@ -66,7 +67,7 @@ class VersionHistory(MethodView):
     @blp.response(200, HistorySchema)
     def get(self, name, ref):
         """The version's audit records, oldest first."""
-        return {"transitions": service.history(name, ref)}
+        return {"transitions": history.history(name, ref)}
 
 
 @blp.route("/models/<name>/history")
@@ -74,4 +75,4 @@ class ModelHistory(MethodView):
     @blp.response(200, HistorySchema)
     def get(self, name):
         """Every audit record of the model, oldest first (kept after the model is deleted)."""
-        return {"transitions": service.history(name)}
+        return {"transitions": history.history(name)}

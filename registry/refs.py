@@ -1,0 +1,37 @@
+"""What a ``{ref}`` in a URL means: a version number, ``latest``, or a stage."""
+from . import lifecycle
+from .errors import RegistryError
+from .models import ModelVersion
+
+_MAX_VERSION = 2**31 - 1
+
+
+def resolve_ref(model, ref):
+    """Return the version of ``model`` that ``ref`` names.
+
+    ``ref`` is a version number, ``latest``, or a stage name in any case (the
+    newest version in that stage). Raises validation_error or not_found.
+    """
+    base = ModelVersion.select().where(ModelVersion.model == model)
+    if ref.isdigit():
+        number = int(ref)
+        found = base.where(ModelVersion.version == number).first() if number <= _MAX_VERSION else None
+        missing = f"{model.name} has no version {ref}."
+    elif ref.lower() == "latest":
+        found = base.order_by(ModelVersion.version.desc()).first()
+        missing = f"{model.name} has no versions yet."
+    else:
+        stage = lifecycle.canonical_stage(ref)
+        if stage is None:
+            raise RegistryError(
+                "validation_error",
+                f"{ref!r} is not a version reference; use a version number, 'latest' or a stage "
+                f"({', '.join(lifecycle.STAGES)}).",
+                {"ref": ["Invalid version reference."]},
+            )
+        found = base.where(ModelVersion.stage == stage).order_by(ModelVersion.version.desc()).first()
+        missing = f"{model.name} has no version in {stage}."
+    if found is None:
+        raise RegistryError("not_found", missing)
+    found.model = model
+    return found

@@ -1,0 +1,72 @@
+"""Which files a version source names: ``runs:/<run_id>/<path>`` or ``models:/<name>/<ref>``."""
+import re
+
+from .errors import RegistryError
+from .models import RegisteredModel
+from .models import RunFile
+from .models import VersionFile
+from .names import check_artifact_path
+from .names import check_model_name
+from .names import check_run_id
+from .refs import resolve_ref
+from .runs import get_run
+
+_RUNS_SOURCE_RE = re.compile(r"^runs:/([^/]*)(?:/(.*))?$")
+_MODELS_SOURCE_RE = re.compile(r"^models:/([^/]+)/([^/]+)$")
+
+
+def source_files(source, model):
+    """Return (run_id, [(path, sha256, size)]) for a source URI."""
+    if not isinstance(source, str):
+        raise _bad_source(source)
+    match = _RUNS_SOURCE_RE.match(source)
+    if match:
+        return _run_source_files(source, match.group(1), match.group(2) or "")
+    match = _MODELS_SOURCE_RE.match(source)
+    if match:
+        return _model_source_files(source, match.group(1), match.group(2), model)
+    raise _bad_source(source)
+
+
+def _bad_source(source):
+    return RegistryError(
+        "validation_error",
+        f"Source {source!r} is not runs:/<run_id>/<path> or models:/<name>/<version|stage|latest>.",
+        {"source": ["Invalid source URI."]},
+    )
+
+
+def _run_source_files(source, run_id, path):
+    check_run_id(run_id)
+    check_artifact_path(path.rstrip("/"), allow_empty=True)
+    path = path.rstrip("/")
+    try:
+        run = get_run(run_id)
+    except RegistryError:
+        raise RegistryError("source_not_found", f"{source}: run {run_id} does not exist.")
+    files = []
+    for f in RunFile.select().where(RunFile.run == run).order_by(RunFile.path):
+        if not path:
+            files.append((f.path, f.sha256, f.size))
+        elif f.path == path:
+            files.append((path.rsplit("/", 1)[-1], f.sha256, f.size))
+        elif f.path.startswith(path + "/"):
+            files.append((f.path[len(path) + 1:], f.sha256, f.size))
+    if not files:
+        raise RegistryError("source_not_found", f"{source}: the run has no file or folder {path or '(any)'}.")
+    return run_id, sorted(files)
+
+
+def _model_source_files(source, name, ref, model):
+    check_model_name(name)
+    origin_model = model if name == model.name else RegisteredModel.get_or_none(RegisteredModel.name == name)
+    if origin_model is None:
+        raise RegistryError("source_not_found", f"{source}: model {name} does not exist.")
+    try:
+        origin = resolve_ref(origin_model, ref)
+    except RegistryError as exc:
+        if exc.code != "not_found":
+            raise
+        raise RegistryError("source_not_found", f"{source}: {exc.message}")
+    files = VersionFile.select().where(VersionFile.version == origin).order_by(VersionFile.path)
+    return origin.run_id, [(f.path, f.sha256, f.size) for f in files]
