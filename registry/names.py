@@ -6,11 +6,39 @@ strictly here, once, before anything else sees them.
 import re
 
 from .errors import RegistryError
+from .lifecycle import STAGES
 
-MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_PATH_LENGTH = 1024
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _any_case(word):
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# The same regular expressions validate requests and appear in openapi.yaml,
+# so the documented contract and the code cannot disagree. They use only
+# syntax shared by Python and ECMA-262 (JSON Schema's dialect).
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+_RUN_ID = r"[0-9a-f]{32}"
+# A path segment: no '/', control character or backslash, and not '.' or '..'.
+_SEGMENT = r"(?:[^/.\x00-\x1f\x7f\\]|\.[^/.\x00-\x1f\x7f\\]|\.\.[^/\x00-\x1f\x7f\\])[^/\x00-\x1f\x7f\\]*"
+_PATH = rf"{_SEGMENT}(?:/{_SEGMENT})*"
+_STAGE = "|".join(_any_case(stage) for stage in STAGES)
+_REF = rf"[0-9]+|{_any_case('latest')}|{_STAGE}"
+
+MODEL_NAME_PATTERN = rf"^{_NAME}$"
+RUN_ID_PATTERN = rf"^{_RUN_ID}$"
+ARTIFACT_PATH_PATTERN = rf"^{_PATH}$"
+STAGE_PATTERN = rf"^(?:{_STAGE})$"
+REF_PATTERN = rf"^(?:{_REF})$"
+SOURCE_PATTERN = rf"^(?:runs:/({_RUN_ID})(?:/((?:{_PATH})?)/?)?|models:/({_NAME})/({_REF}))$"
+TEXT_PATTERN = r"^[^\x00]*$"
+
+MODEL_NAME_RE = re.compile(MODEL_NAME_PATTERN)
+RUN_ID_RE = re.compile(RUN_ID_PATTERN)
+SOURCE_RE = re.compile(SOURCE_PATTERN)
+VERSION_NUMBER_RE = re.compile(r"^[0-9]+$")
 
 
 def _invalid(field, message):

@@ -2,6 +2,7 @@
 from . import lifecycle
 from .errors import RegistryError
 from .models import ModelVersion
+from .names import VERSION_NUMBER_RE
 
 _MAX_VERSION = 2**31 - 1
 
@@ -13,7 +14,7 @@ def resolve_ref(model, ref):
     newest version in that stage). Raises validation_error or not_found.
     """
     base = ModelVersion.select().where(ModelVersion.model == model)
-    if ref.isdigit():
+    if VERSION_NUMBER_RE.match(ref):
         number = int(ref)
         found = base.where(ModelVersion.version == number).first() if number <= _MAX_VERSION else None
         missing = f"{model.name} has no version {ref}."

@@ -5,13 +5,43 @@ from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import validate
-from marshmallow import validates_schema
 
 from .lifecycle import STAGES
-from .names import MODEL_NAME_RE
+from .names import MODEL_NAME_PATTERN
+from .names import SOURCE_PATTERN
+from .names import STAGE_PATTERN
+from .names import TEXT_PATTERN
 
 _MAX_TEXT = 5000
 _MAX_TAGS = 100
+
+
+def _storable(value):
+    # NUL cannot be stored in PostgreSQL text, and lone surrogates cannot be
+    # encoded as UTF-8 by any database: refuse them here, as a 400.
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Must be valid Unicode (no lone surrogates).")
+
+
+class Text(fields.String):
+    """A string the databases can store; its length and pattern are documented."""
+
+    def __init__(self, max_length=_MAX_TEXT, pattern=None, **kwargs):
+        validators = [validate.Length(max=max_length), _storable]
+        if pattern:
+            validators.append(validate.Regexp(pattern))
+        metadata = dict(kwargs.pop("metadata", {}))
+        metadata.setdefault("pattern", pattern or TEXT_PATTERN)
+        super().__init__(validate=validators, metadata=metadata, **kwargs)
+
+
+def _at_most_tags(value):
+    if len(value) > _MAX_TAGS:
+        raise ValidationError(f"At most {_MAX_TAGS} tags.")
 
 
 class Timestamp(fields.DateTime):
@@ -26,24 +56,19 @@ class Timestamp(fields.DateTime):
 
 
 def _tags(**kwargs):
+    # Stored as escaped JSON text, so any key and value is storable.
     return fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=256)),
+        keys=fields.String(),
         values=fields.String(validate=validate.Length(max=_MAX_TEXT)),
-        validate=validate.Length(max=_MAX_TAGS),
-        metadata={"description": f"Free-form string labels, at most {_MAX_TAGS}."},
+        validate=_at_most_tags,
+        metadata={"description": f"Free-form string labels, at most {_MAX_TAGS}.",
+                  "maxProperties": _MAX_TAGS},
         **kwargs,
     )
 
 
 def _description(**kwargs):
-    return fields.String(validate=validate.Length(max=_MAX_TEXT), **kwargs)
-
-
-class _AtLeastOne(Schema):
-    @validates_schema
-    def _not_empty(self, data, **kwargs):
-        if not data:
-            raise ValidationError("Give at least one of: " + ", ".join(sorted(self.fields)) + ".")
+    return Text(**kwargs)
 
 
 # --- errors and operations ------------------------------------------------
@@ -80,8 +105,8 @@ class FileListSchema(Schema):
 
 
 class RunCreateSchema(Schema):
-    name = fields.String(allow_none=True, validate=validate.Length(max=256))
-    experiment = fields.String(allow_none=True, validate=validate.Length(max=256))
+    name = Text(max_length=256, allow_none=True)
+    experiment = Text(max_length=256, allow_none=True)
 
 
 class RunSchema(Schema):
@@ -98,12 +123,12 @@ class RunDetailSchema(RunSchema):
 # --- models ---------------------------------------------------------------
 
 class ModelCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Regexp(MODEL_NAME_RE))
+    name = fields.String(required=True, validate=validate.Regexp(MODEL_NAME_PATTERN))
     description = _description(load_default="")
     tags = _tags(load_default=dict)
 
 
-class ModelUpdateSchema(_AtLeastOne):
+class ModelUpdateSchema(Schema):
     description = _description()
     tags = _tags()
 
@@ -119,9 +144,9 @@ class ModelSchema(Schema):
 
 
 class ModelListQuerySchema(Schema):
-    q = fields.String(validate=validate.Length(max=128), metadata={"description": "Substring of the name."})
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    page_token = fields.String(validate=validate.Length(max=1024))
+    q = Text(max_length=128, metadata={"description": "Only models whose name contains this (case-insensitive)."})
+    limit = fields.Integer(validate=validate.Range(min=1, max=1000))
+    page_token = Text(max_length=1024, metadata={"description": "next_page_token from the previous page."})
 
 
 class ModelListSchema(Schema):
@@ -132,16 +157,17 @@ class ModelListSchema(Schema):
 # --- versions -------------------------------------------------------------
 
 class VersionCreateSchema(Schema):
-    source = fields.String(
+    source = Text(
         required=True,
-        validate=validate.Length(min=1, max=2048),
+        max_length=2048,
+        pattern=SOURCE_PATTERN,
         metadata={"description": "runs:/<run_id>/<path> or models:/<name>/<version|stage|latest>"},
     )
     description = _description(load_default="")
     tags = _tags(load_default=dict)
 
 
-class VersionUpdateSchema(_AtLeastOne):
+class VersionUpdateSchema(Schema):
     description = _description()
     tags = _tags()
 
@@ -161,7 +187,8 @@ class VersionSchema(Schema):
 
 
 class VersionListQuerySchema(Schema):
-    stage = fields.String(metadata={"description": "Only versions in this stage (any letter case)."})
+    stage = Text(max_length=16, pattern=STAGE_PATTERN,
+                 metadata={"description": "Only versions in this stage (any letter case)."})
 
 
 class VersionListSchema(Schema):
@@ -171,7 +198,8 @@ class VersionListSchema(Schema):
 # --- lifecycle ------------------------------------------------------------
 
 class TransitionRequestSchema(Schema):
-    stage = fields.String(required=True, metadata={"description": "Target stage, any letter case."})
+    stage = Text(max_length=16, pattern=STAGE_PATTERN, required=True,
+                 metadata={"description": "Target stage, any letter case."})
     comment = _description(load_default="")
 
 

@@ -4,9 +4,6 @@ Every write that touches a model's versions runs in ``write_transaction()``
 with the model locked (``_lock_model``), so version numbers and stage moves
 of one model are serialised across threads, processes and hosts.
 """
-import base64
-import binascii
-import json
 import logging
 
 from peewee import IntegrityError
@@ -79,45 +76,36 @@ def list_models(query=None, limit=100, page_token=None):
     if query:
         select = select.where(RegisteredModel.name.contains(query))
     if page_token:
-        select = select.where(RegisteredModel.name > _decode_page_token(page_token))
+        # The token is the last name of the previous page: stable under
+        # inserts and deletes, and any string is a valid starting point.
+        select = select.where(RegisteredModel.name > page_token)
     models = list(select)
     next_token = None
     if len(models) > limit:
         models = models[:limit]
-        next_token = _encode_page_token(models[-1].name)
+        next_token = models[-1].name
     return models, next_token
-
-
-def _encode_page_token(name):
-    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode().rstrip("=")
-
-
-def _decode_page_token(token):
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-        if not isinstance(after, str):
-            raise ValueError
-        return after
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise RegistryError(
-            "validation_error",
-            "page_token is not one this service issued; start again without it.",
-            {"page_token": ["Invalid page token."]},
-        )
 
 
 def update_model(name, description=None, tags=None):
     """Change a model's description and/or tags (tags are replaced whole)."""
     with write_transaction():
         model = _lock_model(name)
-        if description is not None:
-            model.description = description
-        if tags is not None:
-            model.tags = tags
-        model.updated_at = utcnow()
-        model.save()
+        if _apply_changes(model, description, tags):
+            model.save()
     return get_model(name)
+
+
+def _apply_changes(row, description, tags):
+    """Set the given fields; True if anything was given (an empty PATCH is a no-op)."""
+    if description is None and tags is None:
+        return False
+    if description is not None:
+        row.description = description
+    if tags is not None:
+        row.tags = tags
+    row.updated_at = utcnow()
+    return True
 
 
 def delete_model(name):
@@ -211,12 +199,8 @@ def update_version(name, ref, description=None, tags=None):
     with write_transaction():
         model = _lock_model(name)
         version = resolve_ref(model, ref)
-        if description is not None:
-            version.description = description
-        if tags is not None:
-            version.tags = tags
-        version.updated_at = utcnow()
-        version.save()
+        if _apply_changes(version, description, tags):
+            version.save()
     return _with_files([version])[0]
 
 

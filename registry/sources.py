@@ -1,31 +1,22 @@
 """Which files a version source names: ``runs:/<run_id>/<path>`` or ``models:/<name>/<ref>``."""
-import re
-
 from .errors import RegistryError
 from .models import RegisteredModel
 from .models import RunFile
 from .models import VersionFile
-from .names import check_artifact_path
-from .names import check_model_name
-from .names import check_run_id
+from .names import SOURCE_RE
 from .refs import resolve_ref
 from .runs import get_run
-
-_RUNS_SOURCE_RE = re.compile(r"^runs:/([^/]*)(?:/(.*))?$")
-_MODELS_SOURCE_RE = re.compile(r"^models:/([^/]+)/([^/]+)$")
 
 
 def source_files(source, model):
     """Return (run_id, [(path, sha256, size)]) for a source URI."""
-    if not isinstance(source, str):
+    match = SOURCE_RE.match(source) if isinstance(source, str) else None
+    if match is None:
         raise _bad_source(source)
-    match = _RUNS_SOURCE_RE.match(source)
-    if match:
-        return _run_source_files(source, match.group(1), match.group(2) or "")
-    match = _MODELS_SOURCE_RE.match(source)
-    if match:
-        return _model_source_files(source, match.group(1), match.group(2), model)
-    raise _bad_source(source)
+    run_id, path, name, ref = match.groups()
+    if run_id is not None:
+        return _run_source_files(source, run_id, path or "")
+    return _model_source_files(source, name, ref, model)
 
 
 def _bad_source(source):
@@ -37,9 +28,6 @@ def _bad_source(source):
 
 
 def _run_source_files(source, run_id, path):
-    check_run_id(run_id)
-    check_artifact_path(path.rstrip("/"), allow_empty=True)
-    path = path.rstrip("/")
     try:
         run = get_run(run_id)
     except RegistryError:
@@ -58,7 +46,6 @@ def _run_source_files(source, run_id, path):
 
 
 def _model_source_files(source, name, ref, model):
-    check_model_name(name)
     origin_model = model if name == model.name else RegisteredModel.get_or_none(RegisteredModel.name == name)
     if origin_model is None:
         raise RegistryError("source_not_found", f"{source}: model {name} does not exist.")

@@ -119,6 +119,7 @@ def test_refs(client, registry, run_id):
     assert client.get("/models/M/versions/9").status_code == 404
     assert client.get("/models/M/versions/99999999999999999999").status_code == 404
     assert client.get("/models/M/versions/prod").status_code == 400
+    assert client.get("/models/M/versions/%C2%B2").status_code == 400  # a Unicode digit is not a number
     assert client.get("/models/Nope/versions/1").status_code == 404
 
 

@@ -10,11 +10,12 @@ from flask_smorest import Blueprint
 from .. import archive
 from .. import service
 from ..errors import RegistryError
+from ..schemas import ErrorSchema
 from ..schemas import FileListSchema
+from . import params
 
 blp = Blueprint("downloads", __name__, description="Streaming downloads of a version's files.")
 
-_REF_PARAM = {"in": "path", "name": "ref", "description": "A version number, `latest`, or a stage name."}
 _STREAM_HEADERS = {
     "Content-Length": {"schema": {"type": "integer"}},
     "X-Model-Version": {"schema": {"type": "integer"}, "description": "The version the ref resolved to."},
@@ -34,7 +35,7 @@ def _storage():
     return current_app.extensions["registry_storage"]
 
 
-@blp.route("/models/<name>/versions/<ref>/files", parameters=[_REF_PARAM])
+@blp.route("/models/<name>/versions/<ref>/files", parameters=params.VERSION)
 class VersionFiles(MethodView):
     @blp.response(200, FileListSchema)
     def get(self, name, ref):
@@ -42,7 +43,7 @@ class VersionFiles(MethodView):
         return {"files": service.get_version(name, ref).file_list}
 
 
-@blp.route("/models/<name>/versions/<ref>/files/<path:path>", parameters=[_REF_PARAM])
+@blp.route("/models/<name>/versions/<ref>/files/<path:path>", parameters=params.VERSION_FILE)
 class VersionFile(MethodView):
     @blp.doc(responses={
         "200": {"description": "The whole file.", "headers": _FILE_HEADERS, "content": _BINARY},
@@ -50,8 +51,9 @@ class VersionFile(MethodView):
                 "headers": dict(_FILE_HEADERS, **{"Content-Range": {"schema": {"type": "string"}}}),
                 "content": _BINARY},
         "304": {"description": "If-None-Match matched the ETag."},
-        "416": {"$ref": "#/components/responses/REQUESTED_RANGE_NOT_SATISFIABLE"},
     })
+    @blp.alt_response(416, schema=ErrorSchema, description="The range starts past the end of the file.",
+                      headers={"Content-Range": {"schema": {"type": "string"}}})
     def get(self, name, ref, path):
         """Stream one file; supports a single Range, If-Range and If-None-Match."""
         version = service.get_version(name, ref)
@@ -108,7 +110,7 @@ def _requested_range(f):
     return start, stop
 
 
-@blp.route("/models/<name>/versions/<ref>/archive", parameters=[_REF_PARAM])
+@blp.route("/models/<name>/versions/<ref>/archive", parameters=params.VERSION)
 class VersionArchive(MethodView):
     @blp.doc(responses={
         "200": {"description": "All files of the version as a tar.",

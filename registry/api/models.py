@@ -9,6 +9,7 @@ from ..schemas import ModelListQuerySchema
 from ..schemas import ModelListSchema
 from ..schemas import ModelSchema
 from ..schemas import ModelUpdateSchema
+from . import params
 
 blp = Blueprint("models", __name__, description="Registered models.")
 
@@ -33,7 +34,7 @@ class Models(MethodView):
         return service.create_model(body["name"], body["description"], body["tags"])
 
 
-@blp.route("/models/<name>")
+@blp.route("/models/<name>", parameters=params.MODEL)
 class ModelDetail(MethodView):
     @blp.response(200, ModelSchema)
     def get(self, name):

@@ -10,11 +10,13 @@ from ..schemas import FileSchema
 from ..schemas import RunCreateSchema
 from ..schemas import RunDetailSchema
 from ..schemas import RunSchema
+from . import params
 
 blp = Blueprint("runs", __name__, description="Runs and the files they log.")
 
+# Not required: an empty body is an empty file.
 _RAW_BODY = {
-    "required": True,
+    "required": False,
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
 }
 
@@ -28,7 +30,7 @@ class Runs(MethodView):
         return runs.create_run(name=body.get("name"), experiment=body.get("experiment"))
 
 
-@blp.route("/runs/<run_id>")
+@blp.route("/runs/<run_id>", parameters=params.RUN)
 class RunDetail(MethodView):
     @blp.response(200, RunDetailSchema)
     def get(self, run_id):
@@ -38,7 +40,7 @@ class RunDetail(MethodView):
         return run
 
 
-@blp.route("/runs/<run_id>/artifacts")
+@blp.route("/runs/<run_id>/artifacts", parameters=params.RUN)
 class RunArtifacts(MethodView):
     @blp.response(200, FileListSchema)
     def get(self, run_id):
@@ -46,7 +48,7 @@ class RunArtifacts(MethodView):
         return {"files": runs.run_files(runs.get_run(run_id))}
 
 
-@blp.route("/runs/<run_id>/artifacts/<path:path>")
+@blp.route("/runs/<run_id>/artifacts/<path:path>", parameters=params.RUN_FILE)
 class RunArtifact(MethodView):
     @blp.doc(requestBody=_RAW_BODY)
     @blp.response(201, FileSchema, description="Stored.")

@@ -13,13 +13,11 @@ from ..schemas import VersionListQuerySchema
 from ..schemas import VersionListSchema
 from ..schemas import VersionSchema
 from ..schemas import VersionUpdateSchema
+from . import params
 
 blp = Blueprint("versions", __name__, description="Model versions, their lifecycle and history.")
 
-_REF = "A version number, `latest`, or a stage name in any case (the newest version in that stage)."
-
-
-@blp.route("/models/<name>/versions")
+@blp.route("/models/<name>/versions", parameters=params.MODEL)
 class Versions(MethodView):
     @blp.arguments(VersionListQuerySchema, location="query")
     @blp.response(200, VersionListSchema)
@@ -36,7 +34,7 @@ class Versions(MethodView):
         return version, 201, {"Location": location}
 
 
-@blp.route("/models/<name>/versions/<ref>", parameters=[{"in": "path", "name": "ref", "description": _REF}])
+@blp.route("/models/<name>/versions/<ref>", parameters=params.VERSION)
 class VersionDetail(MethodView):
     @blp.response(200, VersionSchema)
     def get(self, name, ref):
@@ -50,8 +48,7 @@ class VersionDetail(MethodView):
         return service.update_version(name, ref, body.get("description"), body.get("tags"))
 
 
-@blp.route("/models/<name>/versions/<ref>/transitions",
-           parameters=[{"in": "path", "name": "ref", "description": _REF}])
+@blp.route("/models/<name>/versions/<ref>/transitions", parameters=params.VERSION)
 class Transitions(MethodView):
     @blp.arguments(TransitionRequestSchema)
     @blp.response(201, TransitionResultSchema)
@@ -61,8 +58,7 @@ class Transitions(MethodView):
         return {"version": version, "transitions": records}
 
 
-@blp.route("/models/<name>/versions/<ref>/history",
-           parameters=[{"in": "path", "name": "ref", "description": _REF}])
+@blp.route("/models/<name>/versions/<ref>/history", parameters=params.VERSION)
 class VersionHistory(MethodView):
     @blp.response(200, HistorySchema)
     def get(self, name, ref):
@@ -70,7 +66,7 @@ class VersionHistory(MethodView):
         return {"transitions": history.history(name, ref)}
 
 
-@blp.route("/models/<name>/history")
+@blp.route("/models/<name>/history", parameters=params.MODEL)
 class ModelHistory(MethodView):
     @blp.response(200, HistorySchema)
     def get(self, name):
