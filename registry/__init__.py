@@ -56,20 +56,23 @@ def create_app(test_config=None, migrate=True):
 
 
 def prepare(app):
-    """Create the data directory, the bucket and the schema; return migrations applied.
+    """Create the data directory, the bucket, the schema and (on first start)
+    the admin token; return the migrations applied.
 
     Raises StorageUnavailable or peewee errors when a dependency is unreachable.
     """
     import os
 
+    from . import auth
     from . import migrations
     from .db import database
 
-    if app.config["DATABASE_URL"].startswith("sqlite:"):
-        os.makedirs(app.config["DATA_DIR"], exist_ok=True)
+    os.makedirs(app.config["DATA_DIR"], exist_ok=True)
     app.extensions["registry_storage"].ensure_ready()
     with database.connection_context():
-        return migrations.upgrade()
+        applied = migrations.upgrade()
+        auth.bootstrap_admin(app.config["DATA_DIR"])
+    return applied
 
 
 def _redact(url):

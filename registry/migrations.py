@@ -82,8 +82,114 @@ CREATE TABLE stage_transition (
 CREATE INDEX stage_transition_model ON stage_transition (model, version, id);
 """
 
+_AUDIT_AND_TOKENS = """
+CREATE TABLE audit_record (
+    id BIGINT PRIMARY KEY,
+    action VARCHAR(32) NOT NULL,
+    model VARCHAR(128),
+    version INTEGER,
+    from_stage VARCHAR(16),
+    to_stage VARCHAR(16),
+    actor VARCHAR(256) NOT NULL,
+    comment TEXT NOT NULL,
+    cause TEXT,
+    subject VARCHAR(128),
+    created_at TIMESTAMP NOT NULL,
+    prev_hash VARCHAR(64) NOT NULL,
+    hash VARCHAR(64) NOT NULL
+);
+CREATE INDEX audit_record_model ON audit_record (model, version, id);
+CREATE INDEX audit_record_actor ON audit_record (actor, id);
+CREATE INDEX audit_record_created_at ON audit_record (created_at);
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY,
+    last_id BIGINT NOT NULL,
+    last_hash VARCHAR(64) NOT NULL
+);
+CREATE TABLE api_token (
+    id {serial},
+    name VARCHAR(128) NOT NULL,
+    role VARCHAR(16) NOT NULL CHECK (role IN ('reader', 'writer', 'maintainer', 'admin')),
+    models TEXT NOT NULL,
+    selector VARCHAR(32) NOT NULL UNIQUE,
+    secret_hash VARCHAR(64) NOT NULL,
+    created_by VARCHAR(256) NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP,
+    revoked_at TIMESTAMP
+);
+-- A name is reusable once its token is revoked.
+CREATE UNIQUE INDEX api_token_active_name ON api_token (name) WHERE revoked_at IS NULL;
+CREATE TABLE idempotency_record (
+    id {serial},
+    token_id INTEGER NOT NULL REFERENCES api_token (id) ON DELETE CASCADE,
+    key VARCHAR(255) NOT NULL,
+    request_hash VARCHAR(64) NOT NULL,
+    status INTEGER,
+    body TEXT,
+    location VARCHAR(2048),
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (token_id, key)
+);
+"""
+
+# Triggers are single statements with bodies containing ';', so they are
+# listed whole rather than split.
+_APPEND_ONLY = {
+    "postgres": [
+        """CREATE FUNCTION audit_record_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+               RAISE EXCEPTION 'audit_record is append-only: %% is not allowed', TG_OP;  -- %% escapes psycopg2's placeholder
+           END;
+           $$""",
+        """CREATE TRIGGER audit_record_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_record
+           FOR EACH ROW EXECUTE FUNCTION audit_record_is_append_only()""",
+        """CREATE TRIGGER audit_record_no_truncate BEFORE TRUNCATE ON audit_record
+           FOR EACH STATEMENT EXECUTE FUNCTION audit_record_is_append_only()""",
+    ],
+    "sqlite": [
+        """CREATE TRIGGER audit_record_no_update BEFORE UPDATE ON audit_record
+           BEGIN SELECT RAISE(ABORT, 'audit_record is append-only: UPDATE is not allowed'); END""",
+        """CREATE TRIGGER audit_record_no_delete BEFORE DELETE ON audit_record
+           BEGIN SELECT RAISE(ABORT, 'audit_record is append-only: DELETE is not allowed'); END""",
+    ],
+}
+
+
+def _audit_and_tokens():
+    """Move the stage history into the hash-chained audit log; add tokens and idempotency keys."""
+    from .audit import GENESIS
+    from .audit import record_hash
+    from .models import AuditRecord
+
+    _run_sql(_AUDIT_AND_TOKENS)
+    previous, last_id = GENESIS, 0
+    rows = database.execute_sql(
+        "SELECT model, version, from_stage, to_stage, actor, comment, cause, created_at"
+        " FROM stage_transition ORDER BY id"
+    ).fetchall()
+    for model, version, from_stage, to_stage, actor, comment, cause, created_at in rows:
+        record = AuditRecord(
+            id=last_id + 1, action="register" if from_stage is None else "transition", model=model,
+            version=version, from_stage=from_stage, to_stage=to_stage, actor=actor, comment=comment,
+            cause=cause, subject=None, created_at=AuditRecord.created_at.python_value(created_at),
+            prev_hash=previous,
+        )
+        record.hash = record_hash(record)
+        record.save(force_insert=True)
+        previous, last_id = record.hash, record.id
+    database.execute_sql("DROP TABLE stage_transition")
+    database.execute_sql(
+        "INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, %s, %s)".replace("%s", database.param),
+        (last_id, previous),
+    )
+    for statement in _APPEND_ONLY["postgres" if is_postgres() else "sqlite"]:
+        database.execute_sql(statement)
+
+
 MIGRATIONS = [
     (1, "initial schema", _INITIAL),
+    (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
 ]
 
 
@@ -99,6 +205,11 @@ def _statements(sql):
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
 
 
+def _run_sql(sql):
+    for statement in _statements(sql.format(**_dialect())):
+        database.execute_sql(statement)
+
+
 def upgrade():
     """Apply pending migrations; return the numbers applied. Safe to run concurrently."""
     applied_now = []
@@ -110,12 +221,14 @@ def upgrade():
             " version INTEGER PRIMARY KEY, name VARCHAR(128) NOT NULL, applied_at TIMESTAMP NOT NULL)"
         )
         done = {row[0] for row in database.execute_sql("SELECT version FROM schema_migration")}
-        for number, name, sql in MIGRATIONS:
+        for number, name, step in MIGRATIONS:
             if number in done:
                 continue
             logger.info("applying migration %s: %s", number, name)
-            for statement in _statements(sql.format(**_dialect())):
-                database.execute_sql(statement)
+            if callable(step):
+                step()
+            else:
+                _run_sql(step)
             database.execute_sql(
                 "INSERT INTO schema_migration (version, name, applied_at) VALUES (%s, %s, %s)"
                 .replace("%s", database.param),

@@ -2,7 +2,6 @@
 import datetime
 import json
 
-from peewee import BigAutoField
 from peewee import BigIntegerField
 from peewee import CharField
 from peewee import DateTimeField
@@ -86,18 +85,63 @@ class VersionFile(BaseModel):
     size = BigIntegerField()
 
 
-class StageTransition(BaseModel):
-    """One audit record. Keyed by model name, not a foreign key: it outlives the model."""
+class AuditRecord(BaseModel):
+    """One entry of the append-only, hash-chained audit log.
 
-    id = BigAutoField()
-    model = CharField(max_length=128)
-    version = IntegerField()
+    Keyed by model name, not by a foreign key, so it outlives the model.
+    ``hash`` covers every field and ``prev_hash``, so editing, deleting or
+    reordering rows breaks the chain (see registry/audit.py).
+    """
+
+    id = BigIntegerField(primary_key=True)
+    action = CharField(max_length=32)  # register | transition | token_create | token_revoke
+    model = CharField(max_length=128, null=True)
+    version = IntegerField(null=True)
     from_stage = CharField(max_length=16, null=True)
-    to_stage = CharField(max_length=16)
+    to_stage = CharField(max_length=16, null=True)
     actor = CharField(max_length=256)
     comment = TextField(default="")
     cause = TextField(null=True)
+    subject = CharField(max_length=128, null=True)  # the token a token_* record is about
+    created_at = DateTimeField(default=utcnow)
+    prev_hash = CharField(max_length=64)
+    hash = CharField(max_length=64)
+
+
+class AuditHead(BaseModel):
+    """The single row naming the newest record: locking it serialises appends,
+    and it makes deleting the newest records detectable."""
+
+    id = IntegerField(primary_key=True)
+    last_id = BigIntegerField()
+    last_hash = CharField(max_length=64)
+
+
+class ApiToken(BaseModel):
+    name = CharField(max_length=128)
+    role = CharField(max_length=16)
+    models = TextField(default="[]")  # JSON list of name patterns; [] = every model
+    selector = CharField(max_length=32, unique=True)
+    secret_hash = CharField(max_length=64)
+    created_by = CharField(max_length=256)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+    @property
+    def model_patterns(self):
+        return json.loads(self.models or "[]")
+
+
+class IdempotencyRecord(BaseModel):
+    token = ForeignKeyField(ApiToken, on_delete="CASCADE")
+    key = CharField(max_length=255)
+    request_hash = CharField(max_length=64)
+    status = IntegerField(null=True)  # null while the first request is running
+    body = TextField(null=True)
+    location = CharField(max_length=2048, null=True)
     created_at = DateTimeField(default=utcnow)
 
 
-TABLES = [Run, RunFile, RegisteredModel, ModelVersion, VersionFile, StageTransition]
+TABLES = [Run, RunFile, RegisteredModel, ModelVersion, VersionFile, AuditRecord, AuditHead,
+          ApiToken, IdempotencyRecord]

@@ -6,6 +6,10 @@ from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import validate
 
+from .audit import ACTIONS as AUDIT_ACTIONS
+from .auth import MODEL_PATTERN_PATTERN
+from .auth import ROLES
+from .auth import TOKEN_NAME_PATTERN
 from .lifecycle import STAGES
 from .names import MODEL_NAME_PATTERN
 from .names import SOURCE_PATTERN
@@ -222,3 +226,82 @@ class TransitionResultSchema(Schema):
 
 class HistorySchema(Schema):
     transitions = fields.List(fields.Nested(TransitionSchema), required=True)
+
+
+class VersionAtQuerySchema(Schema):
+    at = fields.AwareDateTime(
+        format="iso",
+        metadata={"description": "Resolve the ref as of this RFC 3339 time, e.g. which version "
+                                 "was in Production then. The version is returned as it is now."},
+    )
+
+
+# --- tokens ---------------------------------------------------------------
+
+class TokenCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Regexp(TOKEN_NAME_PATTERN))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    models = fields.List(
+        fields.String(validate=validate.Regexp(MODEL_PATTERN_PATTERN)),
+        load_default=list, validate=validate.Length(max=50),
+        metadata={"description": "Model name patterns (fnmatch: * ? [...]); empty means every model."},
+    )
+    expires_in_days = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1, max=3650))
+
+
+class TokenSchema(Schema):
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    models = fields.List(fields.String(), attribute="model_patterns", required=True)
+    created_by = fields.String(required=True)
+    created_at = Timestamp(required=True)
+    expires_at = Timestamp(allow_none=True, required=True)
+    revoked_at = Timestamp(allow_none=True, required=True)
+
+
+class TokenCreatedSchema(TokenSchema):
+    token = fields.String(required=True, metadata={"description": "Shown once; store it now."})
+
+
+class TokenListSchema(Schema):
+    tokens = fields.List(fields.Nested(TokenSchema), required=True)
+
+
+# --- audit ----------------------------------------------------------------
+
+class AuditRecordSchema(TransitionSchema):
+    action = fields.String(required=True, validate=validate.OneOf(AUDIT_ACTIONS))
+    model = fields.String(allow_none=True, required=True)
+    version = fields.Integer(allow_none=True, required=True)
+    to_stage = fields.String(allow_none=True, required=True)
+    subject = fields.String(allow_none=True, required=True, metadata={"description": "The token a token_* record is about."})
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+class AuditQuerySchema(Schema):
+    model = fields.String(validate=validate.Regexp(MODEL_NAME_PATTERN))
+    actor = Text(max_length=256)
+    action = fields.String(validate=validate.OneOf(AUDIT_ACTIONS))
+    since = fields.AwareDateTime(format="iso", metadata={"description": "Records at or after this time."})
+    until = fields.AwareDateTime(format="iso", metadata={"description": "Records before this time."})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    page_token = fields.String(validate=validate.Regexp(r"^[0-9]{1,18}$"))
+
+
+class AuditListSchema(Schema):
+    records = fields.List(fields.Nested(AuditRecordSchema), required=True)
+    next_page_token = fields.String(allow_none=True, required=True)
+
+
+class AuditBreakSchema(Schema):
+    id = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+class AuditVerifySchema(Schema):
+    ok = fields.Boolean(required=True)
+    records = fields.Integer(required=True, metadata={"description": "Records checked before stopping."})
+    head_hash = fields.String(allow_none=True, required=True,
+                              metadata={"description": "Hash of the newest record; keep it elsewhere to anchor the chain."})
+    first_bad = fields.Nested(AuditBreakSchema, allow_none=True, required=True)

@@ -13,8 +13,10 @@ from . import lifecycle
 from .db import is_postgres
 from .db import write_transaction
 from .errors import RegistryError
-from .history import first_free_version
-from .history import record
+from . import audit
+from .audit import first_free_version
+from .auth import SYSTEM
+from .auth import role_for_transition
 from .models import ModelVersion
 from .models import RegisteredModel
 from .models import VersionFile
@@ -26,7 +28,6 @@ from .sources import source_files
 
 logger = logging.getLogger(__name__)
 
-ANONYMOUS = "anonymous"
 
 
 # --- models -----------------------------------------------------------------
@@ -56,9 +57,10 @@ def get_model(name):
     return model
 
 
-def create_model(name, description="", tags=None):
-    """Create a model; raises already_exists."""
+def create_model(name, description="", tags=None, principal=SYSTEM):
+    """Create a model; raises already_exists, forbidden."""
     check_model_name(name)
+    principal.require("writer", name)
     try:
         with write_transaction():
             RegisteredModel.create(
@@ -70,25 +72,29 @@ def create_model(name, description="", tags=None):
     return get_model(name)
 
 
-def list_models(query=None, limit=100, page_token=None):
-    """Return (models, next_page_token), ordered by name."""
-    select = _models_query().order_by(RegisteredModel.name).limit(limit + 1)
+def list_models(query=None, limit=100, page_token=None, principal=SYSTEM):
+    """Return (models the principal may see, next_page_token), ordered by name."""
+    select = _models_query().order_by(RegisteredModel.name)
     if query:
         select = select.where(RegisteredModel.name.contains(query))
-    if page_token:
-        # The token is the last name of the previous page: stable under
-        # inserts and deletes, and any string is a valid starting point.
-        select = select.where(RegisteredModel.name > page_token)
-    models = list(select)
-    next_token = None
+    # The token is the last name of the previous page: stable under inserts
+    # and deletes, and any string is a valid starting point.
+    after = page_token or ""
+    models = []
+    while len(models) <= limit:
+        batch = list(select.where(RegisteredModel.name > after).limit(limit + 1))
+        models += [m for m in batch if principal.may_access(m.name)]
+        if len(batch) <= limit:
+            break
+        after = batch[-1].name
     if len(models) > limit:
-        models = models[:limit]
-        next_token = models[-1].name
-    return models, next_token
+        return models[:limit], models[limit - 1].name
+    return models, None
 
 
-def update_model(name, description=None, tags=None):
+def update_model(name, description=None, tags=None, principal=SYSTEM):
     """Change a model's description and/or tags (tags are replaced whole)."""
+    principal.require("writer", name)
     with write_transaction():
         model = _lock_model(name)
         if _apply_changes(model, description, tags):
@@ -108,11 +114,12 @@ def _apply_changes(row, description, tags):
     return True
 
 
-def delete_model(name):
+def delete_model(name, principal=SYSTEM):
     """Delete a model and its versions; its history stays.
 
-    Raises not_found, and model_in_use while a version is in Staging or Production.
+    Raises not_found, forbidden, and model_in_use while a version is in Staging or Production.
     """
+    principal.require("maintainer", name)
     with write_transaction():
         model = _lock_model(name)
         busy = list(
@@ -161,6 +168,12 @@ def get_version(name, ref):
     return _with_files([resolve_ref(model, ref)])[0]
 
 
+def get_version_at(name, ref, at):
+    """The version ``ref`` named at ``at`` (naive UTC), from the audit history."""
+    model = _plain_model(name)
+    return _with_files([audit.resolve_ref_at(model, ref, at)])[0]
+
+
 def _plain_model(name):
     check_model_name(name)
     model = RegisteredModel.get_or_none(RegisteredModel.name == name)
@@ -194,8 +207,9 @@ def list_versions(name, stage=None):
     return _with_files(versions)
 
 
-def update_version(name, ref, description=None, tags=None):
+def update_version(name, ref, description=None, tags=None, principal=SYSTEM):
     """Change a version's description and/or tags; its files never change."""
+    principal.require("writer", name)
     with write_transaction():
         model = _lock_model(name)
         version = resolve_ref(model, ref)
@@ -204,18 +218,19 @@ def update_version(name, ref, description=None, tags=None):
     return _with_files([version])[0]
 
 
-def register_version(name, source, description="", tags=None, actor=ANONYMOUS):
+def register_version(name, source, description="", tags=None, principal=SYSTEM):
     """Register a new version of ``name`` (created if missing) from ``source``.
 
     ``source`` is ``runs:/<run_id>/<path>`` or ``models:/<name>/<ref>``. No
     bytes are copied: the version's manifest points at the same blobs.
     Raises validation_error for a malformed source, source_not_found when it
-    names nothing.
+    names nothing, forbidden without access to the model or the source model.
     """
     check_model_name(name)
+    principal.require("writer", name)
     with write_transaction():
         model = _lock_model(name, create=True)
-        run_id, files = source_files(source, model)
+        run_id, files = source_files(source, model, principal)
         model.last_version += 1
         model.updated_at = utcnow()
         model.save()
@@ -228,37 +243,44 @@ def register_version(name, source, description="", tags=None, actor=ANONYMOUS):
         VersionFile.insert_many(
             [{"version": version, "path": path, "sha256": sha, "size": size} for path, sha, size in files]
         ).execute()
-        record(model.name, version.version, None, lifecycle.NONE, actor, f"registered from {source}")
+        audit.append(audit.REGISTER, principal.name, model=model.name, version=version.version,
+                     to_stage=lifecycle.NONE, comment=f"registered from {source}")
     return _with_files([version])[0]
 
 
 # --- lifecycle -----------------------------------------------------------
 
-def transition(name, ref, stage, comment="", actor=ANONYMOUS):
+def transition(name, ref, stage, comment="", principal=SYSTEM):
     """Move a version to ``stage``; return (version, [records written, oldest first]).
 
     Promoting to Production archives the previous Production version in the
     same transaction, recorded first, so history never shows two at once.
-    Raises validation_error, not_found, invalid_transition.
+    Moves into or out of Production need a maintainer, others a writer.
+    Raises validation_error, not_found, invalid_transition, forbidden.
     """
     target = lifecycle.parse_stage(stage)
     comment = comment or ""
+    principal.require("writer", name)
     records = []
     with write_transaction():
         model = _lock_model(name)
         version = resolve_ref(model, ref)
         lifecycle.check_transition(version.stage, target)
+        principal.require(role_for_transition(version.stage, target), name)
         if target == lifecycle.PRODUCTION:
             current = (ModelVersion.select()
                        .where((ModelVersion.model == model) & (ModelVersion.stage == lifecycle.PRODUCTION))
                        .first())
             if current is not None:
                 _set_stage(current, lifecycle.ARCHIVED)
-                records.append(record(name, current.version, lifecycle.PRODUCTION, lifecycle.ARCHIVED,
-                                       actor, comment, cause=f"replaced by version {version.version}"))
+                records.append(audit.append(
+                    audit.TRANSITION, principal.name, model=name, version=current.version,
+                    from_stage=lifecycle.PRODUCTION, to_stage=lifecycle.ARCHIVED, comment=comment,
+                    cause=f"replaced by version {version.version}"))
         previous = version.stage
         _set_stage(version, target)
-        records.append(record(name, version.version, previous, target, actor, comment))
+        records.append(audit.append(audit.TRANSITION, principal.name, model=name, version=version.version,
+                                    from_stage=previous, to_stage=target, comment=comment))
         model.updated_at = utcnow()
         model.save()
     return _with_files([version])[0], records

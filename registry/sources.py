@@ -8,14 +8,18 @@ from .refs import resolve_ref
 from .runs import get_run
 
 
-def source_files(source, model):
-    """Return (run_id, [(path, sha256, size)]) for a source URI."""
+def source_files(source, model, principal):
+    """Return (run_id, [(path, sha256, size)]) for a source URI.
+
+    A models:/ source needs read access to that model.
+    """
     match = SOURCE_RE.match(source) if isinstance(source, str) else None
     if match is None:
         raise _bad_source(source)
     run_id, path, name, ref = match.groups()
     if run_id is not None:
         return _run_source_files(source, run_id, path or "")
+    principal.require("reader", name)
     return _model_source_files(source, name, ref, model)
 
 

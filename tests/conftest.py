@@ -69,9 +69,29 @@ def _release_database():
         close_all()
 
 
+def admin_token(data_dir):
+    """The token the service wrote on first start."""
+    with open(os.path.join(data_dir, "admin.token")) as f:
+        return f.read().strip()
+
+
 @pytest.fixture
-def client(app):
+def token(backend_config, app):
+    return admin_token(backend_config["DATA_DIR"])
+
+
+@pytest.fixture
+def anonymous(app):
+    """A client that sends no token."""
     return app.test_client()
+
+
+@pytest.fixture
+def client(app, token):
+    """A client authenticated with the first-start admin token."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 @pytest.fixture

@@ -171,7 +171,8 @@ class MinioServer:
 class RegistryServer:
     """``registry serve`` (gunicorn, threaded workers) as a separate process."""
 
-    def __init__(self, env, workers=2, threads=8):
+    def __init__(self, env, workers=2, threads=8, cwd=None):
+        self.cwd = cwd
         self.port = free_port()
         self.env = dict(os.environ, **env)
         self.workers = workers
@@ -184,9 +185,15 @@ class RegistryServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "registry.cli", "serve", "--port", str(self.port),
              "--workers", str(self.workers), "--threads", str(self.threads)],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd,
         )
         wait_until(self._ready, 60, "registry serve")
+        data_dir = self.env.get("REGISTRY_DATA_DIR") or os.path.join(self.cwd or os.getcwd(), "registry-data")
+        with open(os.path.join(data_dir, "admin.token")) as f:
+            self.token = f.read().strip()
+        # An HTTP session authenticated with the first-start admin token.
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.token}"
         return self
 
     def _ready(self):
@@ -211,6 +218,8 @@ class RegistryServer:
                 self.process.kill()
         self.log.close()
         os.unlink(self.log.name)
+        if getattr(self, "http", None) is not None:
+            self.http.close()
 
 
 def _proc_status_bytes(pid, field):

@@ -26,7 +26,7 @@ def test_promotion_path_and_response(client, model):
     assert staged.json["version"]["stage"] == "Staging"
     [record] = staged.json["transitions"]
     assert record["from_stage"] == "None" and record["to_stage"] == "Staging"
-    assert record["actor"] == "anonymous" and record["comment"] == "ci #41" and record["cause"] is None
+    assert record["actor"] == "admin" and record["comment"] == "ci #41" and record["cause"] is None
     assert record["model"] == model and record["version"] == 1
     promoted = client.post(f"/models/{model}/versions/1/transitions", json={"stage": "Production"})
     assert promoted.json["version"]["stage"] == "Production"
@@ -41,7 +41,7 @@ def test_promoting_archives_the_previous_production_version_first(client, regist
     archived, promoted = result["transitions"]
     assert (archived["version"], archived["from_stage"], archived["to_stage"]) == (1, "Production", "Archived")
     assert archived["cause"] == "replaced by version 2"
-    assert archived["actor"] == promoted["actor"] == "anonymous"
+    assert archived["actor"] == promoted["actor"] == "admin"
     assert (promoted["version"], promoted["from_stage"], promoted["to_stage"]) == (2, "Staging", "Production")
     assert archived["id"] < promoted["id"]
     assert client.get(f"/models/{model}/versions/1").json["stage"] == "Archived"

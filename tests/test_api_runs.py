@@ -3,6 +3,7 @@ import hashlib
 import re
 
 from registry import create_app
+from tests.conftest import admin_token
 
 
 def test_create_run_with_and_without_body(client):
@@ -80,6 +81,7 @@ def test_traversal_and_bad_paths_are_refused(client, storage):
 def test_upload_size_limit(backend_config):
     app = create_app(dict(backend_config, MAX_UPLOAD_BYTES=1000))
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(backend_config['DATA_DIR'])}"
     run_id = client.post("/runs").json["run_id"]
     too_big = client.put(f"/runs/{run_id}/artifacts/big.bin", data=b"x" * 1001)
     assert too_big.status_code == 413

@@ -21,9 +21,9 @@ def _registry(*args, env=None, cwd=None, timeout=60):
 def test_db_upgrade_applies_once(backend_env):
     first = _registry("db", "upgrade", env=backend_env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied [1]; schema is at version 1"
+    assert first.stdout.strip() == "applied [1, 2]; schema is at version 2"
     second = _registry("db", "upgrade", env=backend_env)
-    assert second.stdout.strip() == "applied nothing; schema is at version 1"
+    assert second.stdout.strip() == "applied nothing; schema is at version 2"
 
 
 def test_concurrent_migrations_are_safe(backend_env):
@@ -34,7 +34,7 @@ def test_concurrent_migrations_are_safe(backend_env):
     ]
     outputs = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 6, outputs
-    applied = [out for out, _ in outputs if out.startswith("applied [1]")]
+    applied = [out for out, _ in outputs if out.startswith("applied [1, 2]")]
     assert len(applied) == 1
 
 
@@ -73,20 +73,17 @@ def test_unreachable_or_refusing_dependencies_fail_at_start(tmp_path, minio, pos
 
 def test_serve_runs_on_the_embedded_default_with_nothing_configured(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    server = RegistryServer(env={}, workers=2, threads=2)
+    server = RegistryServer(env={}, workers=2, threads=2, cwd=str(tmp_path))
     server.env = clean
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        server.start()
-    finally:
-        os.chdir(cwd)
+    server.start()
     try:
         assert requests.get(server.base_url + "/readyz", timeout=5).json()["status"] == "ok"
-        created = requests.post(server.base_url + "/models", json={"name": "M"}, timeout=5)
+        assert requests.get(server.base_url + "/models", timeout=5).status_code == 401
+        created = server.http.post(server.base_url + "/models", json={"name": "M"}, timeout=5)
         assert created.status_code == 201
         assert (tmp_path / "registry-data" / "registry.db").exists()
         assert (tmp_path / "registry-data" / "blobs").is_dir()
+        assert (tmp_path / "registry-data" / "admin.token").stat().st_mode & 0o777 == 0o600
         # gunicorn names itself but never its version.
         assert created.headers.get("Server", "") in ("", "gunicorn")
     finally:

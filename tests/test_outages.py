@@ -3,6 +3,7 @@ import pytest
 
 from registry import create_app
 from registry.db import database
+from tests.conftest import admin_token
 from tests.servers import MinioServer
 from tests.servers import PostgresServer
 
@@ -30,6 +31,7 @@ def _close_pool():
 def test_minio_outage_gives_503_and_recovers(tmp_path, own_minio):
     app = create_app({"DATA_DIR": str(tmp_path), "STORAGE_URL": own_minio.url("outage")})
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(str(tmp_path))}"
     run_id = client.post("/runs").json["run_id"]
     assert client.put(f"/runs/{run_id}/artifacts/w.bin", data=b"weights").status_code == 201
     client.post("/models/M/versions", json={"source": f"runs:/{run_id}"})
@@ -60,6 +62,7 @@ def test_minio_outage_gives_503_and_recovers(tmp_path, own_minio):
 def test_postgres_outage_gives_503_and_recovers(tmp_path, own_postgres):
     app = create_app({"DATA_DIR": str(tmp_path), "DATABASE_URL": own_postgres.url("postgres")})
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(str(tmp_path))}"
     try:
         assert client.post("/models", json={"name": "M"}).status_code == 201
 

@@ -3,9 +3,10 @@ import io
 
 import pytest
 
-from registry import history
+from registry import audit
 from registry import runs
 from registry import service
+from registry.auth import Principal
 from registry.errors import RegistryError
 
 
@@ -24,15 +25,20 @@ def _run(storage, files):
 
 def test_register_and_promote_with_an_actor(ctx):
     run_id = _run(ctx, {"m/w.bin": b"w", "m/c.json": b"c"})
-    version = service.register_version("Svc", f"runs:/{run_id}/m", actor="ci-bot")
+    ci = Principal(name="ci-bot", role="writer")
+    release = Principal(name="release-bot", role="maintainer")
+    version = service.register_version("Svc", f"runs:/{run_id}/m", principal=ci)
     assert version.version == 1
     assert [f.path for f in version.file_list] == ["c.json", "w.bin"]
-    service.transition("Svc", "1", "staging", actor="ci-bot")
-    moved, records = service.transition("Svc", "staging", "PRODUCTION", comment="go", actor="release-bot")
+    service.transition("Svc", "1", "staging", principal=ci)
+    with pytest.raises(RegistryError) as caught:
+        service.transition("Svc", "staging", "production", principal=ci)
+    assert caught.value.code == "forbidden" and "maintainer" in caught.value.message
+    moved, records = service.transition("Svc", "staging", "PRODUCTION", comment="go", principal=release)
     assert moved.stage == "Production"
     assert [(r.actor, r.from_stage, r.to_stage, r.comment) for r in records] == [
         ("release-bot", "Staging", "Production", "go")]
-    assert [r.actor for r in history.history("Svc")] == ["ci-bot", "ci-bot", "release-bot"]
+    assert [r.actor for r in audit.history("Svc")] == ["ci-bot", "ci-bot", "release-bot"]
     assert service.get_model("Svc").production_version == 1
 
 
@@ -64,4 +70,4 @@ def test_delete_keeps_history(ctx):
     service.delete_model("Gone")
     with pytest.raises(RegistryError):
         service.get_model("Gone")
-    assert [(r.version, r.to_stage) for r in history.history("Gone")] == [(1, "None")]
+    assert [(r.version, r.to_stage) for r in audit.history("Gone")] == [(1, "None")]

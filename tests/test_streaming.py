@@ -5,7 +5,6 @@ import socket
 import time
 
 import pytest
-import requests
 
 from registry.storage import storage_from_url
 from tests.servers import RegistryServer
@@ -51,20 +50,20 @@ def test_256_mib_upload_and_download_stream(backend_env, big_file):
     path, digest = big_file
     server = RegistryServer(backend_env, workers=2, threads=4).start()
     try:
-        base = server.base_url
-        run_id = requests.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
+        base, http = server.base_url, server.http
+        run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
         baseline = _reset_peaks(server.worker_pids())
         with open(path, "rb") as f:
-            uploaded = requests.put(f"{base}/runs/{run_id}/artifacts/model/weights.bin", data=f, timeout=600)
+            uploaded = http.put(f"{base}/runs/{run_id}/artifacts/model/weights.bin", data=f, timeout=600)
         assert uploaded.status_code == 201, uploaded.text
         assert uploaded.json() == {"path": "model/weights.bin", "size": SIZE, "sha256": digest}
         upload_growth = _growth(baseline)
 
-        requests.post(f"{base}/models/Big/versions", json={"source": f"runs:/{run_id}/model"}, timeout=60)
+        http.post(f"{base}/models/Big/versions", json={"source": f"runs:/{run_id}/model"}, timeout=60)
         baseline = _reset_peaks(server.worker_pids())
         received = hashlib.sha256()
         length = 0
-        with requests.get(f"{base}/models/Big/versions/1/files/weights.bin", stream=True, timeout=600) as response:
+        with http.get(f"{base}/models/Big/versions/1/files/weights.bin", stream=True, timeout=600) as response:
             assert response.status_code == 200
             assert response.headers["Content-Length"] == str(SIZE)
             assert response.headers["ETag"] == f'"{digest}"'
@@ -76,7 +75,7 @@ def test_256_mib_upload_and_download_stream(backend_env, big_file):
         assert received.hexdigest() == digest
 
         # A resumed download: the last 10 MiB only.
-        tail = requests.get(f"{base}/models/Big/versions/1/files/weights.bin",
+        tail = http.get(f"{base}/models/Big/versions/1/files/weights.bin",
                             headers={"Range": f"bytes={SIZE - 10 * MiB}-"}, timeout=600)
         assert tail.status_code == 206
         with open(path, "rb") as f:
@@ -94,8 +93,8 @@ def test_256_mib_upload_and_download_stream(backend_env, big_file):
 def test_interrupted_upload_leaves_no_file(backend_env, backend_config):
     server = RegistryServer(backend_env, workers=1, threads=2).start()
     try:
-        base = server.base_url
-        run_id = requests.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
+        base, http = server.base_url, server.http
+        run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(
                 f"PUT /runs/{run_id}/artifacts/w.bin HTTP/1.1\r\nHost: x\r\n"
@@ -107,9 +106,9 @@ def test_interrupted_upload_leaves_no_file(backend_env, backend_config):
             time.sleep(0.1)
         assert storage.upload_keys() == []
         assert storage.blob_keys() == []
-        assert requests.get(f"{base}/runs/{run_id}/artifacts", timeout=10).json()["files"] == []
+        assert http.get(f"{base}/runs/{run_id}/artifacts", timeout=10).json()["files"] == []
         # The server is still healthy and the same path can be uploaded properly.
-        retry = requests.put(f"{base}/runs/{run_id}/artifacts/w.bin", data=b"x" * MiB, timeout=30)
+        retry = http.put(f"{base}/runs/{run_id}/artifacts/w.bin", data=b"x" * MiB, timeout=30)
         assert retry.status_code == 201
     finally:
         server.stop()
@@ -119,8 +118,8 @@ def test_chunked_upload_without_content_length(backend_env):
     """Clients that stream without knowing the size (Transfer-Encoding: chunked)."""
     server = RegistryServer(backend_env, workers=1, threads=2).start()
     try:
-        base = server.base_url
-        run_id = requests.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
+        base, http = server.base_url, server.http
+        run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
         digest = hashlib.sha256()
 
         def body():
@@ -129,12 +128,12 @@ def test_chunked_upload_without_content_length(backend_env):
                 digest.update(chunk)
                 yield chunk
 
-        uploaded = requests.put(f"{base}/runs/{run_id}/artifacts/chunked.bin", data=body(), timeout=120)
+        uploaded = http.put(f"{base}/runs/{run_id}/artifacts/chunked.bin", data=body(), timeout=120)
         assert uploaded.status_code == 201, uploaded.text
         assert uploaded.json()["size"] == 40 * MiB
         assert uploaded.json()["sha256"] == digest.hexdigest()
-        requests.post(f"{base}/models/C/versions", json={"source": f"runs:/{run_id}/chunked.bin"}, timeout=10)
-        downloaded = requests.get(f"{base}/models/C/versions/1/files/chunked.bin", timeout=120)
+        http.post(f"{base}/models/C/versions", json={"source": f"runs:/{run_id}/chunked.bin"}, timeout=10)
+        downloaded = http.get(f"{base}/models/C/versions/1/files/chunked.bin", timeout=120)
         assert hashlib.sha256(downloaded.content).hexdigest() == digest.hexdigest()
     finally:
         server.stop()

@@ -2,10 +2,13 @@
 from flask_smorest import Api
 
 from ..schemas import ErrorSchema
+from . import auditing
 from . import downloads
 from . import models
 from . import operations
 from . import runs
+from . import security
+from . import tokens
 from . import versions
 
 
@@ -15,9 +18,17 @@ class RegistryApi(Api):
 
 
 def init_app(app):
-    api = RegistryApi(app, spec_kwargs={"info": {"description": _DESCRIPTION}})
-    for module in (operations, runs, models, versions, downloads):
+    api = RegistryApi(app, spec_kwargs={
+        "info": {"description": _DESCRIPTION},
+        # Every operation needs a token unless it says security: [].
+        "security": [{"bearerAuth": []}],
+    })
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A registry API token (rgt_...)."}
+    )
+    for module in (operations, runs, models, versions, downloads, tokens, auditing):
         api.register_blueprint(module.blp)
+    security.init_app(app)
     return api
 
 

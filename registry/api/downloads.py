@@ -13,6 +13,7 @@ from ..errors import RegistryError
 from ..schemas import ErrorSchema
 from ..schemas import FileListSchema
 from . import params
+from .security import requires
 
 blp = Blueprint("downloads", __name__, description="Streaming downloads of a version's files.")
 
@@ -37,6 +38,7 @@ def _storage():
 
 @blp.route("/models/<name>/versions/<ref>/files", parameters=params.VERSION)
 class VersionFiles(MethodView):
+    @requires("reader")
     @blp.response(200, FileListSchema)
     def get(self, name, ref):
         """The version's files with sizes and sha256 digests."""
@@ -45,6 +47,7 @@ class VersionFiles(MethodView):
 
 @blp.route("/models/<name>/versions/<ref>/files/<path:path>", parameters=params.VERSION_FILE)
 class VersionFile(MethodView):
+    @requires("reader")
     @blp.doc(responses={
         "200": {"description": "The whole file.", "headers": _FILE_HEADERS, "content": _BINARY},
         "206": {"description": "The requested byte range.",
@@ -112,6 +115,7 @@ def _requested_range(f):
 
 @blp.route("/models/<name>/versions/<ref>/archive", parameters=params.VERSION)
 class VersionArchive(MethodView):
+    @requires("reader")
     @blp.doc(responses={
         "200": {"description": "All files of the version as a tar.",
                 "headers": dict(_STREAM_HEADERS, **{"Content-Disposition": {"schema": {"type": "string"}}}),

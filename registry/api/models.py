@@ -10,12 +10,15 @@ from ..schemas import ModelListSchema
 from ..schemas import ModelSchema
 from ..schemas import ModelUpdateSchema
 from . import params
+from .security import principal
+from .security import requires
 
 blp = Blueprint("models", __name__, description="Registered models.")
 
 
 @blp.route("/models")
 class Models(MethodView):
+    @requires("reader")
     @blp.arguments(ModelListQuerySchema, location="query")
     @blp.response(200, ModelListSchema)
     def get(self, query):
@@ -24,30 +27,35 @@ class Models(MethodView):
             query=query.get("q"),
             limit=query.get("limit", current_app.config["PAGE_SIZE"]),
             page_token=query.get("page_token"),
+            principal=principal(),
         )
         return {"models": models, "next_page_token": token}
 
+    @requires("writer")
     @blp.arguments(ModelCreateSchema)
     @blp.response(201, ModelSchema)
     def post(self, body):
         """Create a model (registering a version also creates it)."""
-        return service.create_model(body["name"], body["description"], body["tags"])
+        return service.create_model(body["name"], body["description"], body["tags"], principal())
 
 
 @blp.route("/models/<name>", parameters=params.MODEL)
 class ModelDetail(MethodView):
+    @requires("reader")
     @blp.response(200, ModelSchema)
     def get(self, name):
         """One model."""
         return service.get_model(name)
 
-    @blp.arguments(ModelUpdateSchema)
+    @requires("writer")
+    @blp.arguments(ModelUpdateSchema, required=False)
     @blp.response(200, ModelSchema)
     def patch(self, body, name):
         """Change the description and/or replace the tags."""
-        return service.update_model(name, body.get("description"), body.get("tags"))
+        return service.update_model(name, body.get("description"), body.get("tags"), principal())
 
+    @requires("maintainer")
     @blp.response(204)
     def delete(self, name):
         """Delete a model and its versions (its history stays); refused while a version is in Staging or Production."""
-        service.delete_model(name)
+        service.delete_model(name, principal())

@@ -17,6 +17,7 @@ blp = Blueprint("operations", __name__, description="Probes for orchestrators an
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, HealthSchema)
     def get(self):
         """The process is up (checks nothing else)."""
@@ -25,6 +26,7 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Readiness(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):

@@ -11,6 +11,7 @@ from ..schemas import RunCreateSchema
 from ..schemas import RunDetailSchema
 from ..schemas import RunSchema
 from . import params
+from .security import requires
 
 blp = Blueprint("runs", __name__, description="Runs and the files they log.")
 
@@ -23,6 +24,7 @@ _RAW_BODY = {
 
 @blp.route("/runs")
 class Runs(MethodView):
+    @requires("writer")
     @blp.arguments(RunCreateSchema, required=False)
     @blp.response(201, RunSchema)
     def post(self, body):
@@ -32,6 +34,7 @@ class Runs(MethodView):
 
 @blp.route("/runs/<run_id>", parameters=params.RUN)
 class RunDetail(MethodView):
+    @requires("reader")
     @blp.response(200, RunDetailSchema)
     def get(self, run_id):
         """A run with its files."""
@@ -42,6 +45,7 @@ class RunDetail(MethodView):
 
 @blp.route("/runs/<run_id>/artifacts", parameters=params.RUN)
 class RunArtifacts(MethodView):
+    @requires("reader")
     @blp.response(200, FileListSchema)
     def get(self, run_id):
         """The run's files, sorted by path."""
@@ -50,6 +54,7 @@ class RunArtifacts(MethodView):
 
 @blp.route("/runs/<run_id>/artifacts/<path:path>", parameters=params.RUN_FILE)
 class RunArtifact(MethodView):
+    @requires("writer")
     @blp.doc(requestBody=_RAW_BODY)
     @blp.response(201, FileSchema, description="Stored.")
     @blp.alt_response(200, schema=FileSchema, description="The same bytes were already stored at this path.")

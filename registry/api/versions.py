@@ -3,72 +3,86 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .. import history
+from .. import audit
 from .. import service
 from ..schemas import HistorySchema
 from ..schemas import TransitionRequestSchema
 from ..schemas import TransitionResultSchema
+from ..schemas import VersionAtQuerySchema
 from ..schemas import VersionCreateSchema
 from ..schemas import VersionListQuerySchema
 from ..schemas import VersionListSchema
 from ..schemas import VersionSchema
 from ..schemas import VersionUpdateSchema
 from . import params
+from .auditing import naive_utc
+from .security import principal
+from .security import requires
 
 blp = Blueprint("versions", __name__, description="Model versions, their lifecycle and history.")
 
 @blp.route("/models/<name>/versions", parameters=params.MODEL)
 class Versions(MethodView):
+    @requires("reader")
     @blp.arguments(VersionListQuerySchema, location="query")
     @blp.response(200, VersionListSchema)
     def get(self, query, name):
         """Versions, newest first."""
         return {"versions": service.list_versions(name, query.get("stage"))}
 
+    @requires("writer")
     @blp.arguments(VersionCreateSchema)
     @blp.response(201, VersionSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, body, name):
         """Register a version from runs:/<run_id>/<path> or models:/<name>/<ref>; creates the model if needed."""
-        version = service.register_version(name, body["source"], body["description"], body["tags"])
+        version = service.register_version(name, body["source"], body["description"], body["tags"], principal())
         location = url_for("versions.VersionDetail", name=name, ref=str(version.version))
         return version, 201, {"Location": location}
 
 
 @blp.route("/models/<name>/versions/<ref>", parameters=params.VERSION)
 class VersionDetail(MethodView):
+    @requires("reader")
+    @blp.arguments(VersionAtQuerySchema, location="query")
     @blp.response(200, VersionSchema)
-    def get(self, name, ref):
-        """One version."""
+    def get(self, query, name, ref):
+        """One version; with ?at=, the version the ref named at that time."""
+        if query.get("at") is not None:
+            return service.get_version_at(name, ref, naive_utc(query["at"]))
         return service.get_version(name, ref)
 
-    @blp.arguments(VersionUpdateSchema)
+    @requires("writer")
+    @blp.arguments(VersionUpdateSchema, required=False)
     @blp.response(200, VersionSchema)
     def patch(self, body, name, ref):
         """Change the description and/or replace the tags; files never change."""
-        return service.update_version(name, ref, body.get("description"), body.get("tags"))
+        return service.update_version(name, ref, body.get("description"), body.get("tags"), principal())
 
 
 @blp.route("/models/<name>/versions/<ref>/transitions", parameters=params.VERSION)
 class Transitions(MethodView):
+    @requires("writer")
     @blp.arguments(TransitionRequestSchema)
     @blp.response(201, TransitionResultSchema)
     def post(self, body, name, ref):
         """Move the version to another stage; promoting archives the previous Production version."""
-        version, records = service.transition(name, ref, body["stage"], body["comment"])
+        version, records = service.transition(name, ref, body["stage"], body["comment"], principal())
         return {"version": version, "transitions": records}
 
 
 @blp.route("/models/<name>/versions/<ref>/history", parameters=params.VERSION)
 class VersionHistory(MethodView):
+    @requires("reader")
     @blp.response(200, HistorySchema)
     def get(self, name, ref):
         """The version's audit records, oldest first."""
-        return {"transitions": history.history(name, ref)}
+        return {"transitions": audit.history(name, ref)}
 
 
 @blp.route("/models/<name>/history", parameters=params.MODEL)
 class ModelHistory(MethodView):
+    @requires("reader")
     @blp.response(200, HistorySchema)
     def get(self, name):
         """Every audit record of the model, oldest first (kept after the model is deleted)."""
-        return {"transitions": history.history(name)}
+        return {"transitions": audit.history(name)}

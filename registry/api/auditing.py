@@ -1,0 +1,51 @@
+"""/audit: the whole audit log for security reviews, and chain verification."""
+import datetime
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .. import audit
+from ..errors import RegistryError
+from ..schemas import AuditListSchema
+from ..schemas import AuditQuerySchema
+from ..schemas import AuditVerifySchema
+from .security import principal
+from .security import requires
+
+blp = Blueprint("audit", __name__, description="The hash-chained audit log.")
+
+
+def _unscoped():
+    # The log spans every model and every token: not for model-limited tokens.
+    if principal().models:
+        raise RegistryError("forbidden", "The audit log needs a token that is not limited to some models.")
+
+
+def naive_utc(value):
+    return None if value is None else value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+@blp.route("/audit")
+class AuditLog(MethodView):
+    @requires("reader")
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, AuditListSchema)
+    def get(self, query):
+        """Records oldest first, filtered by model, actor, action and time; paginated."""
+        _unscoped()
+        records, after = audit.search(
+            model=query.get("model"), actor=query.get("actor"), action=query.get("action"),
+            since=naive_utc(query.get("since")), until=naive_utc(query.get("until")),
+            limit=query["limit"], after_id=int(query["page_token"]) if "page_token" in query else None,
+        )
+        return {"records": records, "next_page_token": None if after is None else str(after)}
+
+
+@blp.route("/audit/verify")
+class AuditVerify(MethodView):
+    @requires("reader")
+    @blp.response(200, AuditVerifySchema)
+    def get(self):
+        """Recompute the hash chain; ok is false and first_bad names the first record that does not match."""
+        _unscoped()
+        return audit.verify()

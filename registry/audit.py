@@ -1,0 +1,171 @@
+"""The audit log: append-only records chained by sha256, and the questions asked of it.
+
+Each record stores the hash of the record before it (``prev_hash``) and its
+own hash over a canonical encoding of all its fields, ids included. So an
+edited row no longer matches its hash, and a deleted, inserted or reordered
+row breaks the link to its neighbour; ``audit_head`` names the newest record,
+so dropping the tail shows too. Someone able to rewrite the whole table and
+recompute every hash is not stopped by this: publish ``head_hash`` (from
+``verify``) somewhere else to anchor the chain.
+"""
+import hashlib
+import json
+
+from peewee import fn
+
+from . import lifecycle
+from .db import is_postgres
+from .errors import RegistryError
+from .models import AuditHead
+from .models import AuditRecord
+from .models import RegisteredModel
+from .models import utcnow
+from .names import check_model_name
+from .names import VERSION_NUMBER_RE
+from .refs import resolve_ref
+
+GENESIS = "0" * 64
+REGISTER = "register"
+TRANSITION = "transition"
+TOKEN_CREATE = "token_create"
+TOKEN_REVOKE = "token_revoke"
+MODEL_ACTIONS = (REGISTER, TRANSITION)
+ACTIONS = (REGISTER, TRANSITION, TOKEN_CREATE, TOKEN_REVOKE)
+_FIELDS = ("id", "action", "model", "version", "from_stage", "to_stage", "actor", "comment", "cause", "subject")
+
+
+def timestamp(value):
+    """RFC 3339 UTC with microseconds: the one text form of a stored time."""
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def record_hash(record):
+    """sha256 over the canonical JSON of every field except the hash itself."""
+    fields = {name: getattr(record, name) for name in _FIELDS}
+    fields["created_at"] = timestamp(record.created_at)
+    fields["prev_hash"] = record.prev_hash
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def lock_head():
+    """Inside a write transaction: the head row, locked until commit (PostgreSQL).
+
+    Every append takes it, after any model lock (a fixed order, so no deadlocks).
+    """
+    query = AuditHead.select().where(AuditHead.id == 1)
+    return (query.for_update() if is_postgres() else query).get()
+
+
+def append(action, actor, *, model=None, version=None, from_stage=None, to_stage=None,
+           comment="", cause=None, subject=None):
+    """Add a record; call inside a write transaction."""
+    head = lock_head()
+    record = AuditRecord(
+        id=head.last_id + 1, action=action, model=model, version=version, from_stage=from_stage,
+        to_stage=to_stage, actor=actor, comment=comment or "", cause=cause, subject=subject,
+        created_at=utcnow(), prev_hash=head.last_hash,
+    )
+    record.hash = record_hash(record)
+    record.save(force_insert=True)
+    AuditHead.update(last_id=record.id, last_hash=record.hash).where(AuditHead.id == 1).execute()
+    return record
+
+
+def verify(batch_size=1000):
+    """Recompute the chain; return a report naming the first record that does not match."""
+    previous, count, last_id = GENESIS, 0, 0
+    while True:
+        batch = list(AuditRecord.select().where(AuditRecord.id > last_id).order_by(AuditRecord.id).limit(batch_size))
+        for record in batch:
+            if record.prev_hash != previous:
+                return _broken(count, record.id, "its prev_hash does not match the record before it: "
+                                                 "a record was deleted, inserted or reordered")
+            if record_hash(record) != record.hash:
+                return _broken(count, record.id, "its contents do not match its hash: the record was edited")
+            previous, count, last_id = record.hash, count + 1, record.id
+        if len(batch) < batch_size:
+            break
+    head = AuditHead.get_or_none(AuditHead.id == 1)
+    if head is None or head.last_id != last_id or head.last_hash != previous:
+        return _broken(count, last_id + 1, "the newest records are missing: the head names record "
+                                           f"{head.last_id if head else '(none)'}")
+    return {"ok": True, "records": count, "head_hash": previous, "first_bad": None}
+
+
+def _broken(count, record_id, reason):
+    return {"ok": False, "records": count, "head_hash": None, "first_bad": {"id": record_id, "reason": reason}}
+
+
+def first_free_version(name):
+    # A model deleted and created again continues its numbering, so the
+    # history (which outlives the model) never has two different version 3s.
+    query = AuditRecord.select(fn.MAX(AuditRecord.version)).where(AuditRecord.model == name)
+    return query.scalar() or 0
+
+
+def history(name, ref=None):
+    """The registration and stage records of a model (or one version), oldest first.
+
+    Records outlive the model: a deleted model's history is still returned.
+    """
+    check_model_name(name)
+    query = (AuditRecord.select()
+             .where((AuditRecord.model == name) & AuditRecord.action.in_(MODEL_ACTIONS))
+             .order_by(AuditRecord.id))
+    model = RegisteredModel.get_or_none(RegisteredModel.name == name)
+    if ref is not None:
+        if model is None:
+            raise RegistryError("not_found", f"Model {name} does not exist.")
+        query = query.where(AuditRecord.version == resolve_ref(model, ref).version)
+    records = list(query)
+    if model is None and not records:
+        raise RegistryError("not_found", f"Model {name} does not exist and has no history.")
+    return records
+
+
+def search(model=None, actor=None, action=None, since=None, until=None, limit=100, after_id=None):
+    """Records matching every filter given, oldest first; returns (records, next_after_id)."""
+    query = AuditRecord.select().order_by(AuditRecord.id).limit(limit + 1)
+    for column, value in ((AuditRecord.model, model), (AuditRecord.actor, actor), (AuditRecord.action, action)):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(AuditRecord.created_at >= since)
+    if until is not None:
+        query = query.where(AuditRecord.created_at < until)
+    if after_id is not None:
+        query = query.where(AuditRecord.id > after_id)
+    records = list(query)
+    if len(records) > limit:
+        return records[:limit], records[limit - 1].id
+    return records, None
+
+
+def resolve_ref_at(model, ref, at):
+    """The version ``ref`` named at time ``at`` (naive UTC), replaying the history.
+
+    Raises validation_error for a ref that cannot be asked about the past
+    and not_found when nothing matched then.
+    """
+    stages = {}
+    records = (AuditRecord.select()
+               .where((AuditRecord.model == model.name) & AuditRecord.action.in_(MODEL_ACTIONS)
+                      & (AuditRecord.created_at <= at))
+               .order_by(AuditRecord.id))
+    for record in records:
+        stages[record.version] = record.to_stage
+    when = timestamp(at)
+    if VERSION_NUMBER_RE.match(ref):
+        wanted = int(ref) if int(ref) in stages else None
+        missing = f"{model.name} had no version {ref} at {when}."
+    elif ref.lower() == "latest":
+        wanted = max(stages, default=None)
+        missing = f"{model.name} had no versions at {when}."
+    else:
+        stage = lifecycle.parse_stage(ref)
+        wanted = max((v for v, s in stages.items() if s == stage), default=None)
+        missing = f"{model.name} had no version in {stage} at {when}."
+    if wanted is None:
+        raise RegistryError("not_found", missing)
+    return resolve_ref(model, str(wanted))

@@ -1,0 +1,182 @@
+"""API tokens, roles and who may do what. No Flask here: the CLI uses it too.
+
+A token is ``rgt_<selector>_<secret>``. The selector finds the row; only a
+sha256 of the secret is stored, and it is compared in constant time. The
+token itself is shown once, at creation.
+"""
+import datetime
+import fnmatch
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from . import audit
+from . import lifecycle
+from .db import write_transaction
+from .errors import RegistryError
+from .models import ApiToken
+from .models import utcnow
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("reader", "writer", "maintainer", "admin")
+_RANK = {role: rank for rank, role in enumerate(ROLES)}
+TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+MODEL_PATTERN_PATTERN = r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$"
+_TOKEN_RE = re.compile(r"^rgt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+ADMIN_TOKEN_FILE = "admin.token"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name, role and model patterns (empty = every model)."""
+
+    name: str
+    role: str
+    models: tuple = ()
+    token_id: int = None
+
+    def has_role(self, role):
+        return _RANK[self.role] >= _RANK[role]
+
+    def may_access(self, model_name):
+        return not self.models or any(fnmatch.fnmatchcase(model_name, p) for p in self.models)
+
+    def require(self, role, model_name=None):
+        """Raise forbidden unless this principal has ``role`` (and access to the model)."""
+        if not self.has_role(role):
+            raise RegistryError(
+                "forbidden",
+                f"This needs the {role} role; token {self.name!r} has the {self.role} role.",
+                {"required_role": role, "role": self.role},
+            )
+        if model_name is not None and not self.may_access(model_name):
+            raise RegistryError(
+                "forbidden",
+                f"Token {self.name!r} is limited to models {', '.join(self.models)}; "
+                f"it has no access to {model_name}.",
+                {"models": list(self.models)},
+            )
+
+
+# Local operators (the CLI, start-up) act with full rights under this name.
+SYSTEM = Principal(name="system", role="admin")
+
+
+def role_for_transition(current, target):
+    """Anything that touches Production needs a maintainer; other moves a writer."""
+    if lifecycle.PRODUCTION in (current, target):
+        return "maintainer"
+    return "writer"
+
+
+def _unauthorized(message):
+    return RegistryError("unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="registry"'})
+
+
+def _secret_hash(secret):
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def authenticate(header):
+    """Return the Principal for an ``Authorization`` header; raises unauthorized."""
+    if not header:
+        raise _unauthorized("Send Authorization: Bearer <token>; see `registry token create`.")
+    scheme, _, value = header.partition(" ")
+    match = _TOKEN_RE.match(value.strip()) if scheme.lower() == "bearer" else None
+    if match is None:
+        raise _unauthorized("The Authorization header must be 'Bearer <token>' with a registry token.")
+    selector, secret = match.groups()
+    token = ApiToken.get_or_none(ApiToken.selector == selector)
+    # Compare even when no row matched, so timing does not reveal selectors.
+    stored = token.secret_hash if token is not None else "0" * 64
+    if not hmac.compare_digest(stored, _secret_hash(secret)) or token is None:
+        raise _unauthorized("The token is not valid.")
+    if token.revoked_at is not None:
+        raise _unauthorized("The token has been revoked.")
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise _unauthorized("The token has expired.")
+    return Principal(name=token.name, role=token.role, models=tuple(token.model_patterns), token_id=token.id)
+
+
+def create_token(name, role, models=(), expires_in_days=None, actor=SYSTEM.name):
+    """Create a token; return (ApiToken, token string). The string is never stored.
+
+    Raises validation_error and already_exists (an active token has that name).
+    """
+    _check_token_fields(name, role, models, expires_in_days)
+    selector = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    expires_at = None
+    if expires_in_days is not None:
+        expires_at = utcnow() + datetime.timedelta(days=expires_in_days)
+    try:
+        with write_transaction():
+            token = ApiToken.create(
+                name=name, role=role, models=json.dumps(list(models)), selector=selector,
+                secret_hash=_secret_hash(secret), created_by=actor, expires_at=expires_at,
+            )
+            scope = ", ".join(models) if models else "all models"
+            audit.append(audit.TOKEN_CREATE, actor, subject=name, comment=f"role {role}; {scope}")
+    except IntegrityError:
+        raise RegistryError("already_exists", f"An active token named {name!r} exists; revoke it or pick another name.")
+    return token, f"rgt_{selector}_{secret}"
+
+
+def _check_token_fields(name, role, models, expires_in_days):
+    problems = {}
+    if not isinstance(name, str) or not re.match(TOKEN_NAME_PATTERN, name):
+        problems["name"] = ["Token names are 1-128 letters, digits, '_', '.' and '-'."]
+    if role not in ROLES:
+        problems["role"] = [f"Must be one of {', '.join(ROLES)}."]
+    if any(not re.match(MODEL_PATTERN_PATTERN, p) for p in models):
+        problems["models"] = ["Patterns are model-name characters plus * ? [ ] !"]
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        problems["expires_in_days"] = ["Must be between 1 and 3650."]
+    if problems:
+        raise RegistryError("validation_error", "The token request is not valid.", problems)
+
+
+def list_tokens():
+    """All tokens, active and revoked, oldest first (no secrets)."""
+    return list(ApiToken.select().order_by(ApiToken.id))
+
+
+def revoke_token(name, actor=SYSTEM.name):
+    """Revoke the active token named ``name``; raises not_found."""
+    with write_transaction():
+        token = ApiToken.get_or_none((ApiToken.name == name) & ApiToken.revoked_at.is_null())
+        if token is None:
+            raise RegistryError("not_found", f"No active token is named {name!r}.")
+        token.revoked_at = utcnow()
+        token.save()
+        audit.append(audit.TOKEN_REVOKE, actor, subject=name, comment=f"role {token.role}")
+    return token
+
+
+def bootstrap_admin(data_dir):
+    """On first start (no tokens at all), create an admin token in <data_dir>/admin.token.
+
+    Returns the file's path if a token was created, else None. Safe when several
+    workers start at once: the write transaction lets only one of them in.
+    """
+    path = os.path.join(data_dir, ADMIN_TOKEN_FILE)
+    with write_transaction():
+        audit_lock = audit.lock_head()  # serialises concurrent first starts on PostgreSQL
+        if audit_lock is None or ApiToken.select().exists():
+            return None
+        _, token = create_token("admin", "admin", actor=SYSTEM.name)
+        os.makedirs(data_dir, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            f.write(token + "\n")
+        os.chmod(path, 0o600)
+    logger.info("created the first admin token; it is in %s (readable by this user only)", path)
+    return path

@@ -1,0 +1,49 @@
+"""Migration 2 turns an existing stage history into a verified hash chain."""
+import os
+
+import pytest
+
+from registry import audit
+from registry import create_app
+from registry import migrations
+from registry.db import database
+
+
+@pytest.fixture
+def version_1_app(backend_config, monkeypatch):
+    """An app whose database stopped at migration 1, with some history in it."""
+    os.makedirs(backend_config["DATA_DIR"], exist_ok=True)
+    app = create_app(backend_config, migrate=False)
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    with database.connection_context():
+        migrations.upgrade()
+        insert = ("INSERT INTO stage_transition (model, version, from_stage, to_stage, actor, comment, cause,"
+                  " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)").replace("%s", database.param)
+        rows = [
+            ("M", 1, None, "None", "anonymous", "registered from runs:/x", None, "2026-01-01 10:00:00.000001"),
+            ("M", 1, "None", "Staging", "anonymous", "", None, "2026-01-02 10:00:00"),
+            ("M", 1, "Staging", "Production", "anonymous", "ship", None, "2026-01-03 10:00:00.5"),
+        ]
+        for row in rows:
+            database.execute_sql(insert, row)
+    monkeypatch.undo()
+    yield app
+    if not database.is_closed():
+        database.close()
+    getattr(database.obj, "close_all", lambda: None)()
+
+
+def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
+    with database.connection_context():
+        assert migrations.upgrade() == [2]
+        assert not database.table_exists("stage_transition")
+        records = audit.history("M")
+        assert [(r.id, r.action, r.from_stage, r.to_stage, r.comment) for r in records] == [
+            (1, "register", None, "None", "registered from runs:/x"),
+            (2, "transition", "None", "Staging", ""),
+            (3, "transition", "Staging", "Production", "ship"),
+        ]
+        assert records[0].prev_hash == audit.GENESIS
+        assert records[1].prev_hash == records[0].hash
+        report = audit.verify()
+        assert report["ok"] and report["records"] == 3 and report["head_hash"] == records[2].hash
