@@ -26,8 +26,11 @@ def _guarded(function, *args, **kwargs):
         return function(*args, **kwargs)
     except ConfigError as exc:
         _fail(str(exc))
-    except RegistryError as exc:  # storage unreachable, wrong credentials, ...
-        _fail(f"REGISTRY_STORAGE_URL: {exc.message}. Check the URL, the credentials and that the server is up.")
+    except RegistryError as exc:
+        if exc.code == "storage_unavailable":  # unreachable, wrong credentials, ...
+            _fail(f"REGISTRY_STORAGE_URL: {exc.message}. Check the URL, the credentials and that the server is up.")
+        _fail(exc.message + "".join(f" {field}: {'; '.join(errors)}" for field, errors in (exc.details or {}).items()
+                                    if isinstance(errors, list)))
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _fail(f"REGISTRY_DATABASE_URL: cannot use the database ({first_line}). "
@@ -80,6 +83,88 @@ def db_upgrade():
     with database.connection_context():
         current = migrations.current_version()
     click.echo(f"applied {applied or 'nothing'}; schema is at version {current}")
+
+
+@main.group()
+def token():
+    """API tokens: create, list, revoke."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Unique among active tokens; becomes the actor in the audit log.")
+@click.option("--role", required=True, type=click.Choice(["reader", "writer", "maintainer", "admin"]))
+@click.option("--model", "models", multiple=True, help="Limit to models matching this pattern (repeatable).")
+@click.option("--expires-in", "expires_in", type=click.IntRange(1, 3650), help="Days until it expires.")
+def token_create(name, role, models, expires_in):
+    """Create a token and print it as the last line (it is not shown again)."""
+    from . import auth
+    from .db import database
+
+    _build_app()
+    with database.connection_context():
+        created, value = _guarded(auth.create_token, name, role, models, expires_in, actor=_operator())
+    scope = ", ".join(created.model_patterns) or "all models"
+    expiry = created.expires_at.isoformat(timespec="seconds") + "Z" if created.expires_at else "never"
+    click.echo(f"created token {name!r}: role {role}, {scope}, expires {expiry}")
+    click.echo(value)
+
+
+@token.command("list")
+def token_list():
+    """List tokens (never their values)."""
+    from . import auth
+    from .db import database
+
+    _build_app()
+    with database.connection_context():
+        tokens = auth.list_tokens()
+    click.echo(f"{'NAME':<24} {'ROLE':<11} {'MODELS':<24} {'EXPIRES':<21} STATUS")
+    for t in tokens:
+        status = "revoked" if t.revoked_at else "active"
+        expires = t.expires_at.isoformat(timespec="seconds") + "Z" if t.expires_at else "never"
+        click.echo(f"{t.name:<24} {t.role:<11} {','.join(t.model_patterns) or '*':<24} {expires:<21} {status}")
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name):
+    """Revoke the active token NAME."""
+    from . import auth
+    from .db import database
+
+    _build_app()
+    with database.connection_context():
+        _guarded(auth.revoke_token, name, actor=_operator())
+    click.echo(f"revoked token {name!r}")
+
+
+def _operator():
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@main.group()
+def audit():
+    """The audit log."""
+
+
+@audit.command("verify")
+def audit_verify():
+    """Recompute the audit hash chain; exit 1 naming the first record that does not match."""
+    from . import audit as audit_log
+    from .db import database
+
+    _build_app()
+    with database.connection_context():
+        report = audit_log.verify()
+    if report["ok"]:
+        click.echo(f"ok: {report['records']} records, head {report['head_hash']}")
+        return
+    bad = report["first_bad"]
+    click.echo(f"TAMPERED: record {bad['id']}: {bad['reason']} ({report['records']} records verified before it)",
+               err=True)
+    sys.exit(1)
 
 
 @main.command()

@@ -4,6 +4,7 @@ from flask_smorest import Api
 from ..schemas import ErrorSchema
 from . import auditing
 from . import downloads
+from . import idempotency
 from . import models
 from . import operations
 from . import runs
@@ -29,6 +30,7 @@ def init_app(app):
     for module in (operations, runs, models, versions, downloads, tokens, auditing):
         api.register_blueprint(module.blp)
     security.init_app(app)
+    idempotency.init_app(app)
     return api
 
 

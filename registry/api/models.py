@@ -32,6 +32,7 @@ class Models(MethodView):
         return {"models": models, "next_page_token": token}
 
     @requires("writer")
+    @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(ModelCreateSchema)
     @blp.response(201, ModelSchema)
     def post(self, body):

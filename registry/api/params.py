@@ -1,4 +1,5 @@
 """Path parameters as documented in openapi.yaml, with the patterns the code enforces."""
+from ..idempotency import KEY_PATTERN
 from ..names import ARTIFACT_PATH_PATTERN
 from ..names import MAX_PATH_LENGTH
 from ..names import MODEL_NAME_PATTERN
@@ -26,3 +27,11 @@ VERSION = [NAME, REF]
 VERSION_FILE = [NAME, REF, PATH]
 RUN = [RUN_ID]
 RUN_FILE = [RUN_ID, PATH]
+
+IDEMPOTENCY_KEY = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Retry safely: a repeat with the same key and body within 24 hours returns the "
+                   "first answer (Idempotent-Replayed: true) without acting again; the same key with "
+                   "another body is 422 idempotency_key_reused. Scoped to the token.",
+    "schema": {"type": "string", "pattern": KEY_PATTERN, "maxLength": 255},
+}

@@ -25,6 +25,7 @@ _RAW_BODY = {
 @blp.route("/runs")
 class Runs(MethodView):
     @requires("writer")
+    @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(RunCreateSchema, required=False)
     @blp.response(201, RunSchema)
     def post(self, body):

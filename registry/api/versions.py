@@ -31,6 +31,7 @@ class Versions(MethodView):
         return {"versions": service.list_versions(name, query.get("stage"))}
 
     @requires("writer")
+    @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(VersionCreateSchema)
     @blp.response(201, VersionSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, body, name):
@@ -62,6 +63,7 @@ class VersionDetail(MethodView):
 @blp.route("/models/<name>/versions/<ref>/transitions", parameters=params.VERSION)
 class Transitions(MethodView):
     @requires("writer")
+    @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(TransitionRequestSchema)
     @blp.response(201, TransitionResultSchema)
     def post(self, body, name, ref):
