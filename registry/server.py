@@ -1,5 +1,31 @@
 """Run the app under gunicorn with threaded workers (streams don't block a whole worker)."""
+import json
+
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+
+from .errors import ERROR_CODES
+
+# Requests gunicorn refuses before the app sees them (request line or headers
+# too large, malformed HTTP) would otherwise get an HTML page.
+_PARSER_ERRORS = {414: "uri_too_long", 431: "headers_too_large", 403: "forbidden"}
+_PARSER_MESSAGES = {
+    "uri_too_long": "The request line is longer than 8190 bytes.",
+    "headers_too_large": "Too many request headers, or one longer than 8190 bytes.",
+    "forbidden": "The request was refused.",
+    "validation_error": "The request is not valid HTTP.",
+    "internal_error": "Internal error; it has been logged.",
+}
+
+
+def _write_json_error(sock, status_int, reason, mesg):
+    code = _PARSER_ERRORS.get(status_int, "validation_error" if status_int < 500 else "internal_error")
+    # gunicorn's own message can quote the request, so it is not echoed.
+    body = json.dumps({"error": {"code": code, "message": _PARSER_MESSAGES[code]}}).encode()
+    status = ERROR_CODES[code]
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    gunicorn_util.write_nonblock(sock, head + body)
 
 
 class _Gunicorn(BaseApplication):
@@ -20,6 +46,9 @@ class _Gunicorn(BaseApplication):
 
 
 def run_gunicorn(host, port, workers, threads, timeout):
+    # gunicorn has no setting for the format of its parser errors; its workers
+    # look this function up at call time, and forked workers inherit the patch.
+    gunicorn_util.write_error = _write_json_error
     _Gunicorn({
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -30,6 +59,9 @@ def run_gunicorn(host, port, workers, threads, timeout):
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": "info",
-        # Keep gunicorn's own version out of responses.
         "proc_name": "registry",
+        # Explicit caps on what a request may carry before the app sees it.
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+        "limit_request_field_size": 8190,
     }).run()

@@ -260,7 +260,8 @@ def transition(name, ref, stage, comment="", principal=SYSTEM):
     """
     target = lifecycle.parse_stage(stage)
     comment = comment or ""
-    principal.require("writer", name)
+    # The role depends on the move, so it is checked once the version is known.
+    principal.require("reader", name)
     records = []
     with write_transaction():
         model = _lock_model(name)

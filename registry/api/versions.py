@@ -62,7 +62,7 @@ class VersionDetail(MethodView):
 
 @blp.route("/models/<name>/versions/<ref>/transitions", parameters=params.VERSION)
 class Transitions(MethodView):
-    @requires("writer")
+    @requires("reader")  # the use case checks writer or maintainer, depending on the move
     @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(TransitionRequestSchema)
     @blp.response(201, TransitionResultSchema)

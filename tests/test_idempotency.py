@@ -1,0 +1,106 @@
+"""Idempotent retries with Idempotency-Key, on both backends."""
+import datetime
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from registry.models import IdempotencyRecord
+from registry.models import utcnow
+from tests.servers import RegistryServer
+
+
+@pytest.fixture
+def run_id(registry):
+    return registry.run({"w.bin": b"weights"})
+
+
+def _post(client, url, body, key):
+    return client.post(url, json=body, headers={"Idempotency-Key": key})
+
+
+def test_a_retried_registration_creates_one_version(client, run_id):
+    body = {"source": f"runs:/{run_id}"}
+    first = _post(client, "/models/M/versions", body, "reg-1")
+    again = _post(client, "/models/M/versions", body, "reg-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json == first.json
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert [v["version"] for v in client.get("/models/M/versions").json["versions"]] == [1]
+    other = _post(client, "/models/M/versions", body, "reg-2")
+    assert other.json["version"] == 2
+
+
+def test_a_retried_promotion_replays_instead_of_409(client, registry, run_id):
+    registry.register("M", f"runs:/{run_id}")
+    registry.move("M", 1, "Staging")
+    first = _post(client, "/models/M/versions/1/transitions", {"stage": "Production"}, "promote-1")
+    again = _post(client, "/models/M/versions/1/transitions", {"stage": "Production"}, "promote-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json == first.json
+    history = client.get("/models/M/versions/1/history").json["transitions"]
+    assert [t["to_stage"] for t in history] == ["None", "Staging", "Production"]
+    without_key = client.post("/models/M/versions/1/transitions", json={"stage": "Production"})
+    assert without_key.status_code == 409
+
+
+def test_errors_are_replayed_too(client):
+    first = _post(client, "/models", {"name": "bad name"}, "k")
+    again = _post(client, "/models", {"name": "bad name"}, "k")
+    assert first.status_code == again.status_code == 400
+    assert again.json == first.json
+
+
+def test_same_key_with_another_body_is_refused(client, run_id):
+    _post(client, "/models/M/versions", {"source": f"runs:/{run_id}"}, "same")
+    reused = _post(client, "/models/M/versions", {"source": f"runs:/{run_id}", "description": "x"}, "same")
+    assert reused.status_code == 422
+    assert reused.json["error"]["code"] == "idempotency_key_reused"
+    elsewhere = _post(client, "/models/N/versions", {"source": f"runs:/{run_id}"}, "same")
+    assert elsewhere.status_code == 422
+
+
+def test_keys_are_scoped_to_the_token(app, client, run_id):
+    other_value = client.post("/tokens", json={"name": "ci-2", "role": "writer"}).json["token"]
+    other = app.test_client()
+    other.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {other_value}"
+    body = {"source": f"runs:/{run_id}"}
+    assert _post(client, "/models/M/versions", body, "shared").json["version"] == 1
+    assert _post(other, "/models/M/versions", body, "shared").json["version"] == 2
+
+
+def test_keys_expire_after_24_hours(app, client, run_id):
+    _post(client, "/models/M/versions", {"source": f"runs:/{run_id}"}, "old")
+    with app.app_context():
+        long_ago = utcnow() - datetime.timedelta(hours=25)
+        IdempotencyRecord.update(created_at=long_ago).execute()
+    fresh = _post(client, "/models/M/versions", {"source": f"runs:/{run_id}", "description": "new"}, "old")
+    assert fresh.status_code == 201 and fresh.json["version"] == 2
+
+
+def test_invalid_keys(client):
+    assert _post(client, "/runs", {}, "has space").status_code == 400
+    assert _post(client, "/runs", {}, "x" * 256).status_code == 400
+
+
+def test_concurrent_requests_with_one_key_do_the_work_once(backend_env):
+    server = RegistryServer(backend_env, workers=2, threads=8).start()
+    try:
+        base, http = server.base_url, server.http
+        run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
+        http.put(f"{base}/runs/{run_id}/artifacts/w.bin", data=b"w", timeout=10)
+
+        def register(i):
+            return http.post(f"{base}/models/M/versions", json={"source": f"runs:/{run_id}"},
+                             headers={"Idempotency-Key": "the-one"}, timeout=60)
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            responses = list(pool.map(register, range(12)))
+        assert [r.status_code for r in responses] == [201] * 12, [r.text for r in responses]
+        assert {r.json()["version"] for r in responses} == {1}
+        assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 11
+        versions = http.get(f"{base}/models/M/versions", timeout=10).json()["versions"]
+        assert [v["version"] for v in versions] == [1]
+    finally:
+        server.stop()
