@@ -17,8 +17,6 @@ import sys
 import tempfile
 import time
 
-import requests
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from registry.storage import storage_from_url  # noqa: E402
@@ -52,10 +50,10 @@ def reset_peaks(pids):
     return baseline
 
 
-def timed_download(url, size):
+def timed_download(http, url, size):
     started = time.perf_counter()
     received = 0
-    with requests.get(url, stream=True, timeout=600) as response:
+    with http.get(url, stream=True, timeout=600) as response:
         response.raise_for_status()
         for chunk in response.iter_content(MiB):
             received += len(chunk)
@@ -91,21 +89,21 @@ def main():
     server = RegistryServer(env, workers=2, threads=8).start()
     cleanup.insert(0, server.stop)
     try:
-        base = server.base_url
+        base, http = server.base_url, server.http
         path = os.path.join(work, "weights.bin")
         digest = make_file(path, args.size_mib)
-        run_id = requests.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
+        run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
 
         started = time.perf_counter()
         with open(path, "rb") as f:
-            uploaded = requests.put(f"{base}/runs/{run_id}/artifacts/model/weights.bin", data=f, timeout=3600)
+            uploaded = http.put(f"{base}/runs/{run_id}/artifacts/model/weights.bin", data=f, timeout=3600)
         upload_s = time.perf_counter() - started
         assert uploaded.status_code == 201 and uploaded.json()["sha256"] == digest, uploaded.text
 
         register_ms = []
         for _ in range(max(args.repeat, 5)):
             started = time.perf_counter()
-            response = requests.post(f"{base}/models/Bench/versions",
+            response = http.post(f"{base}/models/Bench/versions",
                                      json={"source": f"runs:/{run_id}/model"}, timeout=60)
             register_ms.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 201, response.text
@@ -114,7 +112,7 @@ def main():
         service_s, peaks = [], []
         for _ in range(args.repeat):
             baseline = reset_peaks(server.worker_pids())
-            service_s.append(timed_download(url, size))
+            service_s.append(timed_download(http, url, size))
             peaks.append(max(peak_rss_bytes(pid) - rss for pid, rss in baseline.items()))
         peak_abs = max(peak_rss_bytes(pid) for pid in server.worker_pids())
 
