@@ -124,6 +124,13 @@ class Registry:
         assert response.status_code == 201, response.json
         return response.json
 
+    def model(self, name, source, versions, moves=()):
+        """Register ``versions`` versions of ``name`` from ``source``, then apply (ref, stage) moves."""
+        for _ in range(versions):
+            self.register(name, source)
+        for ref, stage in moves:
+            self.move(name, ref, stage)
+
     def move(self, name, ref, stage, comment=""):
         response = self.client.post(f"/models/{name}/versions/{ref}/transitions",
                                     json={"stage": stage, "comment": comment})

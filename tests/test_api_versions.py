@@ -99,12 +99,8 @@ def test_models_source_registers_the_same_files(registry, run_id):
 
 
 def test_refs(client, registry, run_id):
-    for _ in range(4):
-        registry.register("M", f"runs:/{run_id}/model")
-    registry.move("M", 1, "Staging")
-    registry.move("M", 1, "Production")
-    registry.move("M", 2, "Staging")
-    registry.move("M", 3, "Staging")
+    registry.model("M", f"runs:/{run_id}/model", versions=4,
+                   moves=[(1, "Staging"), (1, "Production"), (2, "Staging"), (3, "Staging")])
     assert client.get("/models/M/versions/latest").json["version"] == 4
     assert client.get("/models/M/versions/LATEST").json["version"] == 4
     assert client.get("/models/M/versions/3").json["version"] == 3

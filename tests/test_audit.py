@@ -16,12 +16,8 @@ from registry.db import is_postgres
 @pytest.fixture
 def activity(registry):
     run_id = registry.run({"w.bin": b"w"})
-    for _ in range(3):
-        registry.register("M", f"runs:/{run_id}")
-    registry.move("M", 1, "Staging")
-    registry.move("M", 1, "Production")
-    registry.move("M", 2, "Staging")
-    registry.move("M", 2, "Production")
+    registry.model("M", f"runs:/{run_id}", versions=3,
+                   moves=[(1, "Staging"), (1, "Production"), (2, "Staging"), (2, "Production")])
     return run_id
 
 

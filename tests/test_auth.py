@@ -18,11 +18,7 @@ ROLES = ["reader", "writer", "maintainer", "admin"]
 def world(client, registry):
     """Model M with versions 1 (Production), 2 (Staging), 3 and 4 (None); a run; model Gone."""
     run_id = registry.run({"w.bin": b"weights"})
-    for _ in range(4):
-        registry.register("M", f"runs:/{run_id}")
-    registry.move("M", 1, "Staging")
-    registry.move("M", 1, "Production")
-    registry.move("M", 2, "Staging")
+    registry.model("M", f"runs:/{run_id}", versions=4, moves=[(1, "Staging"), (1, "Production"), (2, "Staging")])
     registry.register("Gone", f"runs:/{run_id}")
     return run_id
 
