@@ -29,8 +29,9 @@ REGISTER = "register"
 TRANSITION = "transition"
 TOKEN_CREATE = "token_create"
 TOKEN_REVOKE = "token_revoke"
+MODEL_DELETE = "model_delete"
 MODEL_ACTIONS = (REGISTER, TRANSITION)
-ACTIONS = (REGISTER, TRANSITION, TOKEN_CREATE, TOKEN_REVOKE)
+ACTIONS = (REGISTER, TRANSITION, MODEL_DELETE, TOKEN_CREATE, TOKEN_REVOKE)
 _FIELDS = ("id", "action", "model", "version", "from_stage", "to_stage", "actor", "comment", "cause", "subject")
 
 

@@ -94,7 +94,7 @@ class AuditRecord(BaseModel):
     """
 
     id = BigIntegerField(primary_key=True)
-    action = CharField(max_length=32)  # register | transition | token_create | token_revoke
+    action = CharField(max_length=32)  # see audit.ACTIONS
     model = CharField(max_length=128, null=True)
     version = IntegerField(null=True)
     from_stage = CharField(max_length=16, null=True)

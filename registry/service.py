@@ -9,12 +9,12 @@ import logging
 from peewee import IntegrityError
 from peewee import fn
 
+from . import audit
 from . import lifecycle
+from .audit import first_free_version
 from .db import is_postgres
 from .db import write_transaction
 from .errors import RegistryError
-from . import audit
-from .audit import first_free_version
 from .auth import SYSTEM
 from .auth import role_for_transition
 from .models import ModelVersion
@@ -27,7 +27,6 @@ from .refs import resolve_ref
 from .sources import source_files
 
 logger = logging.getLogger(__name__)
-
 
 
 # --- models -----------------------------------------------------------------
@@ -134,7 +133,10 @@ def delete_model(name, principal=SYSTEM):
                 f"{name} still has {listed}; archive them before deleting the model.",
                 {"versions": [{"version": v.version, "stage": v.stage} for v in busy]},
             )
+        count = ModelVersion.select().where(ModelVersion.model == model).count()
         model.delete_instance(recursive=True)
+        audit.append(audit.MODEL_DELETE, principal.name, model=name,
+                     comment=f"deleted with {count} version(s); their history is kept")
 
 
 def _lock_model(name, create=False):

@@ -75,6 +75,8 @@ def test_delete_is_refused_while_in_staging_or_production(client, registry):
     assert client.delete("/models/M").status_code == 204
     assert client.get("/models/M").status_code == 404
     assert client.get("/models/M/versions").status_code == 404
+    [deleted] = client.get("/audit", query_string={"action": "model_delete"}).json["records"]
+    assert (deleted["model"], deleted["actor"], deleted["version"]) == ("M", "admin", None)
 
 
 def test_history_outlives_the_model_and_numbers_are_never_reused(client, registry):

@@ -129,6 +129,7 @@ def test_audit_filters_and_pages(client, activity):
     assert len(client.get("/audit", query_string={"until": future}).json["records"]) == 9
     assert client.get("/audit?since=yesterday").status_code == 400
     assert client.get("/audit?since=2026-01-01T00:00:00").status_code == 400  # no time zone
+    assert client.get("/audit", query_string={"since": "0001-01-01T00:00:00+14:00"}).status_code == 400
 
 
 def test_which_version_was_in_production_at_a_time(client, registry):

@@ -22,7 +22,13 @@ def _unscoped():
 
 
 def naive_utc(value):
-    return None if value is None else value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    """An aware time as the naive UTC the database stores; validation_error if it has no UTC equivalent."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00
+        raise RegistryError("validation_error", f"{value.isoformat()} is outside the range of UTC times.")
 
 
 @blp.route("/audit")
