@@ -59,6 +59,20 @@ class Timestamp(fields.DateTime):
         return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+class UtcTime(fields.AwareDateTime):
+    """An RFC 3339 time with a zone, loaded as the naive UTC the database stores."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        aware = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return aware.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00
+            raise ValidationError("Outside the range of UTC times.")
+
+
 def _tags(**kwargs):
     # Stored as escaped JSON text, so any key and value is storable.
     return fields.Dict(
@@ -229,8 +243,7 @@ class HistorySchema(Schema):
 
 
 class VersionAtQuerySchema(Schema):
-    at = fields.AwareDateTime(
-        format="iso",
+    at = UtcTime(
         metadata={"description": "Resolve the ref as of this RFC 3339 time, e.g. which version "
                                  "was in Production then. The version is returned as it is now."},
     )
@@ -283,8 +296,8 @@ class AuditQuerySchema(Schema):
     model = fields.String(validate=validate.Regexp(MODEL_NAME_PATTERN))
     actor = Text(max_length=256)
     action = fields.String(validate=validate.OneOf(AUDIT_ACTIONS))
-    since = fields.AwareDateTime(format="iso", metadata={"description": "Records at or after this time."})
-    until = fields.AwareDateTime(format="iso", metadata={"description": "Records before this time."})
+    since = UtcTime(metadata={"description": "Records at or after this time."})
+    until = UtcTime(metadata={"description": "Records before this time."})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     page_token = fields.String(validate=validate.Regexp(r"^[0-9]{1,18}$"))
 

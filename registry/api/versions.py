@@ -15,11 +15,11 @@ from ..schemas import VersionListSchema
 from ..schemas import VersionSchema
 from ..schemas import VersionUpdateSchema
 from . import params
-from .auditing import naive_utc
 from .security import principal
 from .security import requires
 
 blp = Blueprint("versions", __name__, description="Model versions, their lifecycle and history.")
+
 
 @blp.route("/models/<name>/versions", parameters=params.MODEL)
 class Versions(MethodView):
@@ -49,7 +49,7 @@ class VersionDetail(MethodView):
     def get(self, query, name, ref):
         """One version; with ?at=, the version the ref named at that time."""
         if query.get("at") is not None:
-            return service.get_version_at(name, ref, naive_utc(query["at"]))
+            return service.get_version_at(name, ref, query["at"])
         return service.get_version(name, ref)
 
     @requires("writer")
