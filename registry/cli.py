@@ -61,9 +61,13 @@ def serve(host, port, workers, threads, timeout):
     """Start the HTTP service under gunicorn (embedded SQLite + local disk unless configured)."""
     from .server import run_gunicorn
 
+    from .db import database
+
     # Validate configuration, reach dependencies and migrate once, up front,
     # so a mistake is one clear line instead of N crashing workers.
     _build_app()
+    # Workers are forked from this process: they must not inherit its sockets.
+    getattr(database.obj, "close_all", lambda: None)()
     run_gunicorn(host=host, port=port, workers=workers, threads=threads, timeout=timeout)
 
 

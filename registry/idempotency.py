@@ -39,6 +39,10 @@ def begin(token_id, key, request_hash, wait_seconds=30.0):
     idempotency_key_in_progress (the first request is still running after
     ``wait_seconds``).
     """
+    # Expired keys of this token go first, so the table does not grow forever.
+    (IdempotencyRecord.delete()
+     .where((IdempotencyRecord.token == token_id) & (IdempotencyRecord.created_at < utcnow() - WINDOW))
+     .execute())
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
