@@ -19,6 +19,7 @@ from .errors import RegistryError
 from .models import AuditHead
 from .models import AuditRecord
 from .models import RegisteredModel
+from .models import rfc3339
 from .models import utcnow
 from .names import check_model_name
 from .names import VERSION_NUMBER_RE
@@ -35,15 +36,10 @@ ACTIONS = (REGISTER, TRANSITION, MODEL_DELETE, TOKEN_CREATE, TOKEN_REVOKE)
 _FIELDS = ("id", "action", "model", "version", "from_stage", "to_stage", "actor", "comment", "cause", "subject")
 
 
-def timestamp(value):
-    """RFC 3339 UTC with microseconds: the one text form of a stored time."""
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
 def record_hash(record):
     """sha256 over the canonical JSON of every field except the hash itself."""
     fields = {name: getattr(record, name) for name in _FIELDS}
-    fields["created_at"] = timestamp(record.created_at)
+    fields["created_at"] = rfc3339(record.created_at)
     fields["prev_hash"] = record.prev_hash
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
@@ -156,7 +152,7 @@ def resolve_ref_at(model, ref, at):
                .order_by(AuditRecord.id))
     for record in records:
         stages[record.version] = record.to_stage
-    when = timestamp(at)
+    when = rfc3339(at)
     if VERSION_NUMBER_RE.match(ref):
         wanted = int(ref) if int(ref) in stages else None
         missing = f"{model.name} had no version {ref} at {when}."

@@ -169,8 +169,8 @@ def bootstrap_admin(data_dir):
     """
     path = os.path.join(data_dir, ADMIN_TOKEN_FILE)
     with write_transaction():
-        audit_lock = audit.lock_head()  # serialises concurrent first starts on PostgreSQL
-        if audit_lock is None or ApiToken.select().exists():
+        audit.lock_head()  # serialises concurrent first starts on PostgreSQL
+        if ApiToken.select().exists():
             return None
         _, token = create_token("admin", "admin", actor=SYSTEM.name)
         os.makedirs(data_dir, exist_ok=True)

@@ -18,6 +18,11 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
+def rfc3339(value):
+    """A stored (naive UTC) time as RFC 3339 with microseconds: its one text form."""
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
 class TagsField(TextField):
     """A {str: str} dict stored as canonical JSON text (portable across databases)."""
 
@@ -142,6 +147,3 @@ class IdempotencyRecord(BaseModel):
     location = CharField(max_length=2048, null=True)
     created_at = DateTimeField(default=utcnow)
 
-
-TABLES = [Run, RunFile, RegisteredModel, ModelVersion, VersionFile, AuditRecord, AuditHead,
-          ApiToken, IdempotencyRecord]

@@ -11,6 +11,7 @@ from .auth import MODEL_PATTERN_PATTERN
 from .auth import ROLES
 from .auth import TOKEN_NAME_PATTERN
 from .lifecycle import STAGES
+from .models import rfc3339
 from .names import MODEL_NAME_PATTERN
 from .names import SOURCE_PATTERN
 from .names import STAGE_PATTERN
@@ -52,11 +53,7 @@ class Timestamp(fields.DateTime):
     """RFC 3339 UTC, e.g. 2026-11-28T09:30:00.123456Z (stored naive UTC)."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        if isinstance(value, str):  # SQLite can hand back text for computed columns
-            value = datetime.datetime.fromisoformat(value)
-        return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        return None if value is None else rfc3339(value)
 
 
 class UtcTime(fields.AwareDateTime):

@@ -146,17 +146,17 @@ def _lock_model(name, create=False):
     race on the unique name and all end up locking the same row.
     """
     check_model_name(name)
-    if create and is_postgres():
-        (RegisteredModel.insert(name=name, description="", tags={}, last_version=first_free_version(name),
-                                created_at=utcnow(), updated_at=utcnow())
-         .on_conflict_ignore().execute())
     query = RegisteredModel.select().where(RegisteredModel.name == name)
     if is_postgres():
         query = query.for_update()
     model = query.first()
     if model is None and create:
-        # SQLite: BEGIN IMMEDIATE already excludes every other writer.
-        model = RegisteredModel.create(name=name, last_version=first_free_version(name))
+        # ON CONFLICT: a concurrent creator may win; then we lock its row.
+        # (On SQLite, BEGIN IMMEDIATE already excludes every other writer.)
+        (RegisteredModel.insert(name=name, description="", tags={}, last_version=first_free_version(name),
+                                created_at=utcnow(), updated_at=utcnow())
+         .on_conflict_ignore().execute())
+        model = query.first()
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
     return model
