@@ -149,14 +149,14 @@ def _lock_model(name, create=False):
     query = RegisteredModel.select().where(RegisteredModel.name == name)
     if is_postgres():
         query = query.for_update()
-    model = query.first()
+    model = query.clone().first()  # clone: peewee caches a query's results
     if model is None and create:
         # ON CONFLICT: a concurrent creator may win; then we lock its row.
         # (On SQLite, BEGIN IMMEDIATE already excludes every other writer.)
         (RegisteredModel.insert(name=name, description="", tags={}, last_version=first_free_version(name),
                                 created_at=utcnow(), updated_at=utcnow())
          .on_conflict_ignore().execute())
-        model = query.first()
+        model = query.clone().first()
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
     return model
