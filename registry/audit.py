@@ -69,13 +69,22 @@ def append(action, actor, *, model=None, version=None, from_stage=None, to_stage
     return record
 
 
-def verify(batch_size=1000):
-    """Recompute the chain; return a report naming the first record that does not match."""
+def verify(batch_size: int = 1000) -> dict:
+    """Recompute the chain over every row; return a report naming the first record that does not match.
+
+    Ids must run 1, 2, 3... up to the head: a row with any other id (zero,
+    negative, NULL, or past a gap) is reported, so nothing can hide outside
+    the range the walk covers.
+    """
+    stray = (AuditRecord.select().where(AuditRecord.id.is_null() | (AuditRecord.id < 1))
+             .order_by(AuditRecord.id).first())
+    if stray is not None:
+        return _broken(0, stray.id, "its id is outside the chain (ids start at 1): the record was inserted by hand")
     previous, count, last_id = GENESIS, 0, 0
     while True:
         batch = list(AuditRecord.select().where(AuditRecord.id > last_id).order_by(AuditRecord.id).limit(batch_size))
         for record in batch:
-            if record.prev_hash != previous:
+            if record.id != last_id + 1 or record.prev_hash != previous:
                 return _broken(count, record.id, "its prev_hash does not match the record before it: "
                                                  "a record was deleted, inserted or reordered")
             if record_hash(record) != record.hash:

@@ -305,7 +305,7 @@ class AuditListSchema(Schema):
 
 
 class AuditBreakSchema(Schema):
-    id = fields.Integer(required=True)
+    id = fields.Integer(required=True, allow_none=True)  # NULL: a row inserted by hand on SQLite
     reason = fields.String(required=True)
 
 

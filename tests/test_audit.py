@@ -9,8 +9,11 @@ import time
 import peewee
 import pytest
 
+from registry.audit import GENESIS
+from registry.audit import record_hash
 from registry.db import database
 from registry.db import is_postgres
+from registry.models import AuditRecord
 
 
 @pytest.fixture
@@ -106,6 +109,107 @@ def test_a_deleted_newest_row_is_found(app, client, activity):
     report = _verify(client)
     assert report["ok"] is False
     assert "newest records are missing" in report["first_bad"]["reason"]
+
+
+def test_a_known_record_has_a_known_hash():
+    # A change to the canonical encoding (field set, names, time format,
+    # escaping) changes this digest, and every stored chain with it.
+    record = AuditRecord(
+        id=7, action="transition", model="TextClassifier", version=3, from_stage="Staging",
+        to_stage="Production", actor="release", comment="eval passed \u2713", cause=None, subject=None,
+        created_at=datetime.datetime(2026, 11, 1, 12, 0, 0, 123456), prev_hash="ab" * 32,
+    )
+    assert record_hash(record) == "991f0ba31f615110761e5b59940610622923cd00bc25a72dff952a74341532bd"
+
+
+# (column, record id, new value): every hashed field, edited alone, hash untouched.
+# Record 1 is the admin token's creation; 5 moves v1 None -> Staging; 8 archives
+# v1 with cause "replaced by version 2".
+FIELD_EDITS = [
+    ("action", 5, "register"),
+    ("model", 5, "N"),
+    ("version", 5, 2),
+    ("from_stage", 5, "Staging"),
+    ("to_stage", 5, "Production"),
+    ("actor", 5, "mallory"),
+    ("comment", 5, "nothing to see"),
+    ("cause", 8, "rolled back by hand"),
+    ("cause", 5, "invented"),
+    ("subject", 1, "root"),
+    ("created_at", 5, datetime.datetime(2020, 1, 1)),
+    ("prev_hash", 5, "f" * 64),
+]
+
+
+@pytest.mark.parametrize("column,record_id,value", FIELD_EDITS, ids=[f"{c}-{r}" for c, r, _ in FIELD_EDITS])
+def test_editing_any_hashed_field_is_found(app, client, activity, column, record_id, value):
+    _unprotected(app)
+    _sql(app, f"UPDATE audit_record SET {column} = %s WHERE id = %s", (value, record_id))
+    report = _verify(client)
+    assert report["ok"] is False, report
+    assert report["first_bad"]["id"] == record_id, report
+    assert report["records"] == record_id - 1
+
+
+def test_renumbering_the_newest_record_is_found(app, client, activity):
+    # Moving record 9 to id 10 and the head with it keeps every hash link
+    # intact; the gap in the ids (and the id inside the hash) still shows.
+    _unprotected(app)
+    _sql(app, "UPDATE audit_record SET id = 10 WHERE id = 9")
+    _sql(app, "UPDATE audit_head SET last_id = 10")
+    report = _verify(client)
+    assert report["ok"] is False
+    assert report["first_bad"]["id"] == 10 and report["records"] == 8
+
+
+def test_a_forged_record_inserted_in_the_middle_is_found(app, client, activity):
+    _unprotected(app)
+    for record_id in range(9, 5, -1):  # make room at id 6, one row at a time
+        _sql(app, "UPDATE audit_record SET id = %s WHERE id = %s", (record_id + 1, record_id))
+    _sql(app, "UPDATE audit_head SET last_id = 10")
+    with app.app_context():
+        previous = AuditRecord.get_by_id(5)
+        forged = AuditRecord(id=6, action="transition", model="M", version=3, from_stage="None",
+                             to_stage="Staging", actor="admin", comment="", created_at=previous.created_at,
+                             prev_hash=previous.hash)
+        forged.hash = record_hash(forged)  # a forger can compute hashes
+        forged.save(force_insert=True)
+    report = _verify(client)
+    assert report["ok"] is False
+    assert report["first_bad"]["id"] == 7, report
+
+
+def _forge_outside_the_chain(app, record_id):
+    with app.app_context():
+        forged = AuditRecord(id=record_id, action="register", model="M", version=99, to_stage="None",
+                             actor="admin", comment="registered from nowhere",
+                             created_at=datetime.datetime(2026, 1, 1), prev_hash=GENESIS)
+        forged.hash = record_hash(forged)
+        forged.save(force_insert=True)
+
+
+@pytest.mark.parametrize("record_id", [0, -5])
+def test_a_forged_record_outside_the_id_range_is_found(app, client, activity, record_id):
+    _forge_outside_the_chain(app, record_id)
+    report = _verify(client)
+    assert report["ok"] is False, report
+    assert report["first_bad"]["id"] == record_id
+    assert "outside the chain" in report["first_bad"]["reason"]
+
+
+def test_a_record_with_no_id_is_refused_or_found(app, client, activity):
+    columns = "action, actor, comment, created_at, prev_hash, hash"
+    statement = f"INSERT INTO audit_record (id, {columns}) VALUES (NULL, 'register', 'admin', '', %s, %s, %s)"
+    if is_postgres():
+        with pytest.raises(peewee.IntegrityError):
+            _sql(app, statement, (datetime.datetime(2026, 1, 1), GENESIS, GENESIS))
+        assert _verify(client)["ok"] is True
+        return
+    # SQLite lets a BIGINT PRIMARY KEY be NULL.
+    _sql(app, statement, (datetime.datetime(2026, 1, 1), GENESIS, GENESIS))
+    report = _verify(client)
+    assert report["ok"] is False
+    assert report["first_bad"]["id"] is None and "outside the chain" in report["first_bad"]["reason"]
 
 
 def test_audit_filters_and_pages(client, activity):

@@ -8,8 +8,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import archive
+from .. import ranges
 from .. import service
-from ..errors import RegistryError
 from ..schemas import ErrorSchema
 from ..schemas import FileListSchema
 from . import params
@@ -66,51 +66,20 @@ class VersionFile(MethodView):
             "Accept-Ranges": "bytes",
             "X-Model-Version": str(version.version),
         }
-        if request.if_none_match.contains(f.sha256):
+        if ranges.not_modified(f.sha256, request.if_none_match):
             return Response(status=304, headers=headers)
-        start, stop = 0, f.size
-        byte_range = _requested_range(f)
-        if byte_range is not None:
-            start, stop = byte_range
-            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{f.size}"
-        headers["Content-Length"] = str(stop - start)
-        body = _storage().open(f.sha256, offset=start, length=stop - start)
+        span = ranges.span(f.size, f.sha256, request.range, request.if_range)
+        if span.partial:
+            headers["Content-Range"] = span.content_range
+        headers["Content-Length"] = str(span.length)
+        body = _storage().open(f.sha256, offset=span.start, length=span.length)
         return Response(
             body,
-            status=206 if byte_range is not None else 200,
+            status=206 if span.partial else 200,
             headers=headers,
             mimetype="application/octet-stream",
             direct_passthrough=True,
         )
-
-
-def _requested_range(f):
-    """(start, stop) for a satisfiable single byte range, None to send everything.
-
-    Raises 416 when the range starts past the end. Multiple ranges, other
-    units, malformed headers and stale If-Range are answered with the whole
-    file, as RFC 9110 allows.
-    """
-    requested = request.range
-    if requested is None or requested.units != "bytes" or len(requested.ranges) != 1:
-        return None
-    if_range = request.if_range
-    if if_range.etag is not None or if_range.date is not None:
-        if if_range.etag != f.sha256:
-            return None
-    start, stop = requested.ranges[0]
-    if start < 0:  # bytes=-n: the last n bytes, or all of them
-        start, stop = max(f.size + start, 0), f.size
-    else:
-        stop = f.size if stop is None else min(stop, f.size)
-    if start >= f.size:
-        raise RegistryError(
-            "range_not_satisfiable",
-            f"The file is {f.size} bytes long; the requested range starts past its end.",
-            {"size": f.size},
-            headers={"Content-Range": f"bytes */{f.size}"},
-        )
-    return start, stop
 
 
 @blp.route("/models/<name>/versions/<ref>/archive", parameters=params.VERSION)
