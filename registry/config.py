@@ -12,9 +12,11 @@ DEFAULTS = {
     "MAX_UPLOAD_BYTES": 100 * 1024**3,
     "MAX_JSON_BYTES": 1024 * 1024,
     "PAGE_SIZE": 100,
+    # How long a retry waits for its twin still in progress before 409 idempotency_key_in_progress.
+    "IDEMPOTENCY_WAIT_SECONDS": 30,
 }
 
-_INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE")
+_INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "IDEMPOTENCY_WAIT_SECONDS")
 
 
 class ConfigError(Exception):

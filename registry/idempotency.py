@@ -5,6 +5,7 @@ first request inserts a pending row (the unique key makes concurrent twins
 collide there); its twins wait for the answer and replay it.
 """
 import datetime
+import hashlib
 import re
 import time
 
@@ -30,6 +31,15 @@ def check_key(key):
             "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is a good choice).",
             {"Idempotency-Key": ["Invalid idempotency key."]},
         )
+
+
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """The sha256 that tells a retry (same request) from a reuse of its key (another request)."""
+    digest = hashlib.sha256()
+    for part in (method, path, query):
+        digest.update(part.encode("utf-8") + b"\n")
+    digest.update(body)
+    return digest.hexdigest()
 
 
 def begin(token_id, key, request_hash, wait_seconds=30.0):

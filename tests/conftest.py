@@ -6,11 +6,12 @@ each test gets its own database and bucket.
 import os
 
 import pytest
+from click.testing import CliRunner
 
 from registry import create_app
+from registry.cli import main
 from registry.db import database
-from tests.servers import MinioServer
-from tests.servers import PostgresServer
+from tests.servers import MinioServer, PostgresServer
 
 BACKENDS = ["sqlite-local", "postgres-minio"]
 
@@ -69,6 +70,21 @@ def _release_database():
         close_all()
 
 
+def body_of(response):
+    """The JSON body of a Flask test response or a requests response."""
+    return response.json() if callable(response.json) else response.json
+
+
+def expect_error(response, status, code):
+    """Assert the status and the envelope's error code; return the error. Failures show the body."""
+    shown = getattr(response, "text", None) or response.get_data(as_text=True)
+    assert response.status_code == status, f"expected {status} {code}, got {response.status_code}: {shown}"
+    error = body_of(response)["error"]
+    assert error["code"] == code, f"expected {code}, got {shown}"
+    assert error["message"], shown
+    return error
+
+
 def admin_token(data_dir):
     """The token the service wrote on first start."""
     with open(os.path.join(data_dir, "admin.token")) as f:
@@ -100,8 +116,16 @@ def storage(app):
 
 
 @pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
+def cli(app, backend_env):
+    """Runs `registry ...` in this process against the app's backend; returns click's Result."""
+    runner = CliRunner()
+    clean = {k: None for k in os.environ if k.startswith("REGISTRY_")}
+
+    def invoke(*args):
+        return runner.invoke(main, list(args), env=dict(clean, **backend_env), catch_exceptions=False)
+
+    yield invoke
+    _release_database()
 
 
 class Registry:

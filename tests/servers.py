@@ -132,13 +132,14 @@ class PostgresServer:
 class MinioServer:
     """A MinIO server built from source (see scripts/install-deps)."""
 
-    def __init__(self):
+    def __init__(self, certs_dir=None):
         self.binary = next((c for c in MINIO_CANDIDATES if c and os.access(c, os.X_OK)), None)
         if self.binary is None:
             raise RuntimeError("MinIO is not built: run scripts/install-deps (or set REGISTRY_MINIO_BIN)")
         self.base = tempfile.mkdtemp(prefix="registry-minio-")
         self.port = free_port()
         self.process = None
+        self.certs_dir = certs_dir  # public.crt + private.key: serve TLS
 
     def start(self):
         env = dict(os.environ, MINIO_ROOT_USER=MINIO_USER, MINIO_ROOT_PASSWORD=MINIO_PASSWORD,
@@ -146,12 +147,15 @@ class MinioServer:
         log = open(os.path.join(self.base, "log"), "ab")
         self.process = subprocess.Popen(
             [self.binary, "server", os.path.join(self.base, "data"), "--quiet",
-             "--address", f"127.0.0.1:{self.port}", "--console-address", f"127.0.0.1:{free_port()}"],
+             "--address", f"127.0.0.1:{self.port}", "--console-address", f"127.0.0.1:{free_port()}",
+             *(["--certs-dir", self.certs_dir] if self.certs_dir else [])],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
-        health = f"http://127.0.0.1:{self.port}/minio/health/ready"
-        wait_until(lambda: requests.get(health, timeout=1).status_code == 200, 60, "MinIO")
+        scheme = "https" if self.certs_dir else "http"
+        health = f"{scheme}://127.0.0.1:{self.port}/minio/health/ready"
+        verify = os.path.join(self.certs_dir, "public.crt") if self.certs_dir else True
+        wait_until(lambda: requests.get(health, timeout=1, verify=verify).status_code == 200, 60, "MinIO")
         return self
 
     def stop(self):
@@ -163,9 +167,9 @@ class MinioServer:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def url(self, bucket=None):
+    def url(self, bucket=None, scheme="minio"):
         bucket = bucket or "t-" + uuid.uuid4().hex[:20]
-        return f"minio://{MINIO_USER}:{MINIO_PASSWORD}@127.0.0.1:{self.port}/{bucket}"
+        return f"{scheme}://{MINIO_USER}:{MINIO_PASSWORD}@127.0.0.1:{self.port}/{bucket}"
 
 
 class RegistryServer:

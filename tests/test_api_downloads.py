@@ -5,6 +5,8 @@ import tarfile
 
 import pytest
 
+from tests.conftest import expect_error
+
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
 
@@ -59,7 +61,7 @@ def test_ranges(client, model, header, start, stop):
 @pytest.mark.parametrize("header", ["bytes=10240-", "bytes=99999-100000"])
 def test_unsatisfiable_range(client, model, header):
     response = client.get(f"{model}/production/files/weights.bin", headers={"Range": header})
-    assert response.status_code == 416
+    expect_error(response, 416, "range_not_satisfiable")
     assert response.headers["Content-Range"] == f"bytes */{len(DATA)}"
     assert response.json["error"]["code"] == "range_not_satisfiable"
 
@@ -81,6 +83,24 @@ def test_if_none_match_and_if_range(client, model):
     assert resumed.status_code == 206 and resumed.data == DATA[5:]
     stale = client.get(f"{model}/production/files/weights.bin", headers={"Range": "bytes=5-", "If-Range": '"other"'})
     assert stale.status_code == 200 and stale.data == DATA
+    dated = client.get(f"{model}/production/files/weights.bin",
+                       headers={"Range": "bytes=5-", "If-Range": "Sat, 01 Nov 2026 12:00:00 GMT"})
+    assert dated.status_code == 200 and dated.data == DATA  # we send no Last-Modified to compare with
+
+
+@pytest.mark.parametrize("header,status", [
+    ('W/"{sha}"', 304),  # RFC 9110: If-None-Match compares weakly
+    ('"other", "{sha}"', 304),
+    ("*", 304),
+    ('"other"', 200),
+    ('W/"other"', 200),
+    ("", 200),
+])
+def test_if_none_match_forms(client, model, header, status):
+    sha = client.get(f"{model}/production/files/weights.bin").headers["ETag"].strip('"')
+    response = client.get(f"{model}/production/files/weights.bin", headers={"If-None-Match": header.format(sha=sha)})
+    assert response.status_code == status
+    assert response.data == (b"" if status == 304 else DATA)
 
 
 def test_empty_file(client, model):
@@ -91,9 +111,9 @@ def test_empty_file(client, model):
 
 
 def test_missing_file_and_bad_paths(client, model):
-    assert client.get(f"{model}/production/files/nope.bin").status_code == 404
-    assert client.get(f"{model}/production/files/cfg/../weights.bin").status_code in (400, 404)
-    assert client.get(f"{model}/production/files/cfg//config.json").status_code == 400
+    expect_error(client.get(f"{model}/production/files/nope.bin"), 404, "not_found")
+    expect_error(client.get(f"{model}/production/files/cfg/../weights.bin"), 400, "validation_error")
+    expect_error(client.get(f"{model}/production/files/cfg//config.json"), 400, "validation_error")
 
 
 def test_archive(client, model):
@@ -120,5 +140,5 @@ def test_archive_with_long_unicode_paths(client, registry):
 
 
 def test_download_of_unknown_model_or_stage(client, model):
-    assert client.get("/models/Nope/versions/production/archive").status_code == 404
-    assert client.get(f"{model}/staging/files/weights.bin").status_code == 404
+    expect_error(client.get("/models/Nope/versions/production/archive"), 404, "not_found")
+    expect_error(client.get(f"{model}/staging/files/weights.bin"), 404, "not_found")

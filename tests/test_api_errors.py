@@ -58,3 +58,13 @@ def test_field_errors_are_named_in_details(client):
 
 def test_no_server_banner(client):
     assert "Server" not in client.get("/healthz").headers
+
+
+def test_an_unexpected_failure_is_a_json_500_without_details(app, client, caplog):
+    # A route that fails the way a bug would; the client sees the envelope only.
+    app.add_url_rule("/boom", "boom", lambda: 1 / 0)
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.content_type == "application/json"
+    assert response.json == {"error": {"code": "internal_error", "message": "Internal error; it has been logged."}}
+    assert "ZeroDivisionError" in caplog.text  # logged for the operator, not sent to the client

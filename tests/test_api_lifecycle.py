@@ -4,6 +4,7 @@ import pytest
 
 from registry.db import database
 from registry.models import ModelVersion
+from tests.conftest import expect_error
 
 
 @pytest.fixture
@@ -73,10 +74,10 @@ def test_refused_moves(client, registry, model, moves, target, current, allowed)
 
 def test_bad_transition_requests(client, model):
     unknown = client.post(f"/models/{model}/versions/1/transitions", json={"stage": "Prod"})
-    assert unknown.status_code == 400 and unknown.json["error"]["code"] == "validation_error"
-    assert client.post(f"/models/{model}/versions/1/transitions", json={}).status_code == 400
-    assert client.post(f"/models/{model}/versions/1/transitions", json={"stage": 3}).status_code == 400
-    assert client.post(f"/models/{model}/versions/9/transitions", json={"stage": "Staging"}).status_code == 404
+    expect_error(unknown, 400, "validation_error")
+    expect_error(client.post(f"/models/{model}/versions/1/transitions", json={}), 400, "validation_error")
+    expect_error(client.post(f"/models/{model}/versions/1/transitions", json={"stage": 3}), 400, "validation_error")
+    expect_error(client.post(f"/models/{model}/versions/9/transitions", json={"stage": "Staging"}), 404, "not_found")
 
 
 def test_transition_by_stage_ref(client, registry, model):
@@ -108,7 +109,7 @@ def test_history_tells_the_whole_story(client, registry, model):
 def test_history_cannot_be_changed_through_the_api(client, model):
     for method in (client.put, client.patch, client.delete):
         response = method(f"/models/{model}/history")
-        assert response.status_code == 405
+        expect_error(response, 405, "method_not_allowed")
         assert response.json["error"]["code"] == "method_not_allowed"
 
 

@@ -3,7 +3,7 @@ import hashlib
 import re
 
 from registry import create_app
-from tests.conftest import admin_token
+from tests.conftest import admin_token, expect_error
 
 
 def test_create_run_with_and_without_body(client):
@@ -60,19 +60,19 @@ def test_identical_files_are_stored_once(registry, storage):
 
 def test_unknown_and_malformed_run_ids(client):
     unknown = client.get("/runs/" + "0" * 32)
-    assert unknown.status_code == 404
+    expect_error(unknown, 404, "not_found")
     assert unknown.json["error"]["code"] == "not_found"
     malformed = client.get("/runs/not-a-run")
-    assert malformed.status_code == 400
+    expect_error(malformed, 400, "validation_error")
     upload = client.put("/runs/" + "0" * 32 + "/artifacts/x.bin", data=b"x")
-    assert upload.status_code == 404
+    expect_error(upload, 404, "not_found")
 
 
 def test_traversal_and_bad_paths_are_refused(client, storage):
     run_id = client.post("/runs").json["run_id"]
     for path in ["a/../../etc/passwd", "a//b", "./x", "a/./b", "trailing/", "back%5Cslash", "ctl%01char"]:
         response = client.put(f"/runs/{run_id}/artifacts/{path}", data=b"x")
-        assert response.status_code == 400, path
+        expect_error(response, 400, "validation_error")
         assert response.json["error"]["code"] == "validation_error"
     assert client.get(f"/runs/{run_id}/artifacts").json["files"] == []
     assert storage.blob_keys() == []
@@ -84,7 +84,7 @@ def test_upload_size_limit(backend_config):
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(backend_config['DATA_DIR'])}"
     run_id = client.post("/runs").json["run_id"]
     too_big = client.put(f"/runs/{run_id}/artifacts/big.bin", data=b"x" * 1001)
-    assert too_big.status_code == 413
+    expect_error(too_big, 413, "payload_too_large")
     assert too_big.json["error"]["code"] == "payload_too_large"
     assert client.put(f"/runs/{run_id}/artifacts/ok.bin", data=b"x" * 1000).status_code == 201
     assert [f["path"] for f in client.get(f"/runs/{run_id}/artifacts").json["files"]] == ["ok.bin"]
@@ -94,5 +94,5 @@ def test_upload_size_limit(backend_config):
 def test_json_bodies_are_capped(client):
     huge = '{"name": "' + "x" * (2 * 1024 * 1024) + '"}'
     response = client.post("/runs", data=huge, content_type="application/json")
-    assert response.status_code == 413
+    expect_error(response, 413, "payload_too_large")
     assert response.json["error"]["code"] == "payload_too_large"

@@ -3,6 +3,8 @@ import hashlib
 
 import pytest
 
+from tests.conftest import expect_error
+
 
 def _sha(data):
     return hashlib.sha256(data).hexdigest()
@@ -63,7 +65,7 @@ def test_a_version_is_immutable(client, registry, run_id):
     version = registry.register("M", f"runs:/{run_id}/model")
     client.put(f"/runs/{run_id}/artifacts/model/extra.bin", data=b"later")
     assert client.get("/models/M/versions/1").json["files"] == version["files"]
-    assert client.patch("/models/M/versions/1", json={"files": []}).status_code == 400
+    expect_error(client.patch("/models/M/versions/1", json={"files": []}), 400, "validation_error")
 
 
 @pytest.mark.parametrize("source,status,code", [
@@ -110,19 +112,20 @@ def test_refs(client, registry, run_id):
     assert client.get("/models/M/versions/staging").json["version"] == 3
     assert client.get("/models/M/versions/none").json["version"] == 4
     missing = client.get("/models/M/versions/archived")
-    assert missing.status_code == 404
+    expect_error(missing, 404, "not_found")
     assert missing.json["error"]["message"] == "M has no version in Archived."
-    assert client.get("/models/M/versions/9").status_code == 404
-    assert client.get("/models/M/versions/99999999999999999999").status_code == 404
-    assert client.get("/models/M/versions/prod").status_code == 400
-    assert client.get("/models/M/versions/%C2%B2").status_code == 400  # a Unicode digit is not a number
-    assert client.get("/models/Nope/versions/1").status_code == 404
+    expect_error(client.get("/models/M/versions/9"), 404, "not_found")
+    expect_error(client.get("/models/M/versions/99999999999999999999"), 404, "not_found")
+    expect_error(client.get("/models/M/versions/prod"), 400, "validation_error")
+    # A Unicode digit is not a number.
+    expect_error(client.get("/models/M/versions/%C2%B2"), 400, "validation_error")
+    expect_error(client.get("/models/Nope/versions/1"), 404, "not_found")
 
 
 def test_no_production_message(client, registry, run_id):
     registry.register("TextClassifier", f"runs:/{run_id}/model")
     response = client.get("/models/TextClassifier/versions/production")
-    assert response.status_code == 404
+    expect_error(response, 404, "not_found")
     assert response.json["error"]["message"] == "TextClassifier has no version in Production."
 
 
@@ -134,7 +137,7 @@ def test_list_versions_newest_first_and_by_stage(client, registry, run_id):
     assert [v["version"] for v in listed] == [3, 2, 1]
     assert all(v["files"] for v in listed)
     assert [v["version"] for v in client.get("/models/M/versions?stage=STAGING").json["versions"]] == [2]
-    assert client.get("/models/M/versions?stage=Prod").status_code == 400
+    expect_error(client.get("/models/M/versions?stage=Prod"), 400, "validation_error")
 
 
 def test_patch_version(client, registry, run_id):
@@ -148,5 +151,5 @@ def test_patch_version(client, registry, run_id):
 
 def test_version_number_cannot_be_set_by_the_client(client, run_id):
     response = client.post("/models/M/versions", json={"source": f"runs:/{run_id}/model", "version": 7})
-    assert response.status_code == 400
+    expect_error(response, 400, "validation_error")
     assert response.json["error"]["details"] == {"version": ["Unknown field."]}

@@ -9,11 +9,10 @@ import time
 import peewee
 import pytest
 
-from registry.audit import GENESIS
-from registry.audit import record_hash
-from registry.db import database
-from registry.db import is_postgres
+from registry.audit import GENESIS, record_hash
+from registry.db import database, is_postgres
 from registry.models import AuditRecord
+from tests.conftest import expect_error
 
 
 @pytest.fixture
@@ -231,9 +230,9 @@ def test_audit_filters_and_pages(client, activity):
     future = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).isoformat()
     assert client.get("/audit", query_string={"since": future}).json["records"] == []
     assert len(client.get("/audit", query_string={"until": future}).json["records"]) == 9
-    assert client.get("/audit?since=yesterday").status_code == 400
-    assert client.get("/audit?since=2026-01-01T00:00:00").status_code == 400  # no time zone
-    assert client.get("/audit", query_string={"since": "0001-01-01T00:00:00+14:00"}).status_code == 400
+    expect_error(client.get("/audit?since=yesterday"), 400, "validation_error")
+    expect_error(client.get("/audit?since=2026-01-01T00:00:00"), 400, "validation_error")  # no time zone
+    expect_error(client.get("/audit", query_string={"since": "0001-01-01T00:00:00+14:00"}), 400, "validation_error")
 
 
 def test_which_version_was_in_production_at_a_time(client, registry):
@@ -257,8 +256,8 @@ def test_which_version_was_in_production_at_a_time(client, registry):
     assert at(while_v1).json["stage"] == "Archived"  # returned as it is now
     assert at(datetime.datetime.now(datetime.timezone.utc)).json["version"] == 2
     missing = at(before_any)
-    assert missing.status_code == 404
+    expect_error(missing, 404, "not_found")
     assert "had no version in Production" in missing.json["error"]["message"]
-    assert at(while_v1, "staging").status_code == 404
+    expect_error(at(while_v1, "staging"), 404, "not_found")
     assert at(before_any, "latest").json["version"] == 2
     assert at(before_any, "1").json["version"] == 1

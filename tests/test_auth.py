@@ -4,12 +4,10 @@ import os
 
 import pytest
 
-from registry import auth
-from registry import create_app
+from registry import auth, create_app
 from registry.db import database
-from registry.models import ApiToken
-from registry.models import utcnow
-from tests.conftest import admin_token
+from registry.models import ApiToken, utcnow
+from tests.conftest import admin_token, expect_error
 
 ROLES = ["reader", "writer", "maintainer", "admin"]
 
@@ -76,7 +74,7 @@ def test_each_role_against_each_operation(app, client, world, method, url, body,
         kwargs = {"json": body} if isinstance(body, dict) else {"data": body} if body else {}
         response = getattr(caller, method)(url, **kwargs)
         if ROLES.index(role) < ROLES.index(needed):
-            assert response.status_code == 403, (role, response.json)
+            expect_error(response, 403, "forbidden")
             assert response.json["error"]["code"] == "forbidden"
             assert f"needs the {needed} role" in response.json["error"]["message"]
         else:
@@ -86,7 +84,7 @@ def test_each_role_against_each_operation(app, client, world, method, url, body,
 
 def test_missing_bad_expired_and_revoked_tokens_are_401(app, anonymous, client):
     def assert_401(response):
-        assert response.status_code == 401
+        expect_error(response, 401, "unauthorized")
         assert response.json["error"]["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
@@ -121,14 +119,14 @@ def test_model_scoped_token(app, client, world):
     registered = scoped.post("/models/nlp-bert/versions", json={"source": f"runs:/{world}"})
     assert registered.status_code == 201
     outside = scoped.post("/models/TextClassifier/versions", json={"source": f"runs:/{world}"})
-    assert outside.status_code == 403
+    expect_error(outside, 403, "forbidden")
     assert "limited to models nlp-*" in outside.json["error"]["message"]
-    assert scoped.get("/models/M").status_code == 403
-    assert scoped.get("/models/M/versions/1/files/w.bin").status_code == 403
-    assert scoped.post("/models", json={"name": "other"}).status_code == 403
-    assert scoped.post("/models/nlp-x/versions", json={"source": "models:/M/1"}).status_code == 403
+    expect_error(scoped.get("/models/M"), 403, "forbidden")
+    expect_error(scoped.get("/models/M/versions/1/files/w.bin"), 403, "forbidden")
+    expect_error(scoped.post("/models", json={"name": "other"}), 403, "forbidden")
+    expect_error(scoped.post("/models/nlp-x/versions", json={"source": "models:/M/1"}), 403, "forbidden")
     assert [m["name"] for m in scoped.get("/models").json["models"]] == ["nlp-bert"]
-    assert scoped.get("/audit").status_code == 403
+    expect_error(scoped.get("/audit"), 403, "forbidden")
     # Runs are shared by all writers; they belong to no model.
     assert scoped.post("/runs").status_code == 201
 
@@ -146,7 +144,7 @@ def test_actor_is_the_token_name_and_token_events_are_audited(app, client, world
 
 def test_a_token_cannot_revoke_itself(client):
     response = client.delete("/tokens/admin")
-    assert response.status_code == 403
+    expect_error(response, 403, "forbidden")
     assert client.get("/tokens").status_code == 200
 
 
@@ -163,12 +161,12 @@ def test_token_values_are_shown_once_and_never_logged(app, client, caplog):
 
 
 def test_token_validation(client):
-    assert client.post("/tokens", json={"name": "x", "role": "superuser"}).status_code == 400
-    assert client.post("/tokens", json={"name": "bad name", "role": "reader"}).status_code == 400
-    assert client.post("/tokens", json={"name": "x", "role": "reader", "expires_in_days": 0}).status_code == 400
-    assert client.post("/tokens", json={"name": "x", "role": "reader", "models": ["a b"]}).status_code == 400
-    assert client.post("/tokens", json={"name": "admin", "role": "reader"}).status_code == 409
-    assert client.delete("/tokens/nobody").status_code == 404
+    expect_error(client.post("/tokens", json={"name": "x", "role": "superuser"}), 400, "validation_error")
+    expect_error(client.post("/tokens", json={"name": "bad name", "role": "reader"}), 400, "validation_error")
+    expect_error(client.post("/tokens", json={"name": "x", "role": "reader", "expires_in_days": 0}), 400, "validation_error")
+    expect_error(client.post("/tokens", json={"name": "x", "role": "reader", "models": ["a b"]}), 400, "validation_error")
+    expect_error(client.post("/tokens", json={"name": "admin", "role": "reader"}), 409, "already_exists")
+    expect_error(client.delete("/tokens/nobody"), 404, "not_found")
 
 
 def test_first_start_writes_an_admin_token_once(backend_config, caplog):

@@ -6,8 +6,11 @@ import sys
 import pytest
 import requests
 
-from tests.servers import RegistryServer
-from tests.servers import free_port
+from tests.conftest import expect_error
+from tests.servers import RegistryServer, free_port
+
+# Each test starts its own server processes.
+pytestmark = pytest.mark.servers
 
 
 def _registry(*args, env=None, cwd=None, timeout=60):
@@ -78,7 +81,7 @@ def test_serve_runs_on_the_embedded_default_with_nothing_configured(tmp_path):
     server.start()
     try:
         assert requests.get(server.base_url + "/readyz", timeout=5).json()["status"] == "ok"
-        assert requests.get(server.base_url + "/models", timeout=5).status_code == 401
+        expect_error(requests.get(server.base_url + "/models", timeout=5), 401, "unauthorized")
         created = server.http.post(server.base_url + "/models", json={"name": "M"}, timeout=5)
         assert created.status_code == 201
         assert (tmp_path / "registry-data" / "registry.db").exists()

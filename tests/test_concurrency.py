@@ -5,6 +5,9 @@ import pytest
 
 from tests.servers import RegistryServer
 
+# Each test starts its own server processes.
+pytestmark = pytest.mark.servers
+
 
 @pytest.fixture
 def server(backend_env):

@@ -12,7 +12,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.servers import RegistryServer
+
+# Each test starts its own server processes.
+pytestmark = pytest.mark.servers
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 EXAMPLES_PER_OPERATION = int(os.environ.get("REGISTRY_FUZZ_EXAMPLES", "25"))

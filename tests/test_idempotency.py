@@ -1,11 +1,14 @@
 """Idempotent retries with Idempotency-Key, on both backends."""
 import datetime
+import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from registry.models import IdempotencyRecord
-from registry.models import utcnow
+from registry import create_app, idempotency
+from registry.models import ApiToken, IdempotencyRecord, utcnow
+from tests.conftest import admin_token, expect_error
 from tests.servers import RegistryServer
 
 
@@ -39,26 +42,63 @@ def test_a_retried_promotion_replays_instead_of_409(client, registry, run_id):
     again = _post(client, "/models/M/versions/1/transitions", {"stage": "Production"}, "promote-1")
     assert first.status_code == again.status_code == 201
     assert again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
     history = client.get("/models/M/versions/1/history").json["transitions"]
     assert [t["to_stage"] for t in history] == ["None", "Staging", "Production"]
     without_key = client.post("/models/M/versions/1/transitions", json={"stage": "Production"})
-    assert without_key.status_code == 409
+    expect_error(without_key, 409, "invalid_transition")
 
 
 def test_errors_are_replayed_too(client):
     first = _post(client, "/models", {"name": "bad name"}, "k")
     again = _post(client, "/models", {"name": "bad name"}, "k")
-    assert first.status_code == again.status_code == 400
+    expect_error(first, 400, "validation_error")
+    expect_error(again, 400, "validation_error")
     assert again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+
+
+def test_a_replayed_error_is_not_run_again(client, registry, run_id):
+    # Refused at first (None -> Production skips Staging); by the retry the
+    # move has become legal, so re-running it would promote. A replay must not.
+    registry.register("M", f"runs:/{run_id}")
+    first = _post(client, "/models/M/versions/1/transitions", {"stage": "Production"}, "promote")
+    expect_error(first, 409, "invalid_transition")
+    registry.move("M", 1, "Staging")
+    again = _post(client, "/models/M/versions/1/transitions", {"stage": "Production"}, "promote")
+    expect_error(again, 409, "invalid_transition")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json
+    assert client.get("/models/M/versions/1").json["stage"] == "Staging"
+    assert [t["to_stage"] for t in client.get("/models/M/history").json["transitions"]] == ["None", "Staging"]
+
+
+def test_a_key_still_in_progress_answers_409_with_retry_after(backend_config, run_id):
+    app = create_app(dict(backend_config, TESTING=True, IDEMPOTENCY_WAIT_SECONDS=1))
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(backend_config['DATA_DIR'])}"
+    body = json.dumps({"source": f"runs:/{run_id}"}).encode()
+    with app.app_context():  # the first request with this key is still running
+        admin = ApiToken.get(ApiToken.name == "admin")
+        request_hash = idempotency.fingerprint("POST", "/models/M/versions", "", body)
+        IdempotencyRecord.create(token=admin, key="busy", request_hash=request_hash)
+    started = time.monotonic()
+    response = client.post("/models/M/versions", data=body, content_type="application/json",
+                           headers={"Idempotency-Key": "busy"})
+    waited = time.monotonic() - started
+    expect_error(response, 409, "idempotency_key_in_progress")
+    assert response.headers["Retry-After"] == "5"
+    assert 1 <= waited < 5
+    expect_error(client.get("/models/M"), 404, "not_found")  # nothing ran
 
 
 def test_same_key_with_another_body_is_refused(client, run_id):
     _post(client, "/models/M/versions", {"source": f"runs:/{run_id}"}, "same")
     reused = _post(client, "/models/M/versions", {"source": f"runs:/{run_id}", "description": "x"}, "same")
-    assert reused.status_code == 422
-    assert reused.json["error"]["code"] == "idempotency_key_reused"
+    expect_error(reused, 422, "idempotency_key_reused")
     elsewhere = _post(client, "/models/N/versions", {"source": f"runs:/{run_id}"}, "same")
-    assert elsewhere.status_code == 422
+    expect_error(elsewhere, 422, "idempotency_key_reused")
 
 
 def test_keys_are_scoped_to_the_token(app, client, run_id):
@@ -80,10 +120,13 @@ def test_keys_expire_after_24_hours(app, client, run_id):
 
 
 def test_invalid_keys(client):
-    assert _post(client, "/runs", {}, "has space").status_code == 400
-    assert _post(client, "/runs", {}, "x" * 256).status_code == 400
+    expect_error(_post(client, "/runs", {}, "has space"), 400, "validation_error")
+    expect_error(_post(client, "/runs", {}, "x" * 256), 400, "validation_error")
+    expect_error(_post(client, "/runs", {}, ""), 400, "validation_error")
+    assert _post(client, "/runs", {}, "\x21" + "\x7e" * 254).status_code == 201  # the widest key allowed
 
 
+@pytest.mark.servers
 def test_concurrent_requests_with_one_key_do_the_work_once(backend_env):
     server = RegistryServer(backend_env, workers=2, threads=8).start()
     try:

@@ -3,9 +3,11 @@ import pytest
 
 from registry import create_app
 from registry.db import database
-from tests.conftest import admin_token
-from tests.servers import MinioServer
-from tests.servers import PostgresServer
+from tests.conftest import admin_token, expect_error
+from tests.servers import MinioServer, PostgresServer
+
+# Each test starts its own server processes.
+pytestmark = pytest.mark.servers
 
 
 @pytest.fixture
@@ -42,11 +44,11 @@ def test_minio_outage_gives_503_and_recovers(tmp_path, own_minio):
     assert download.json["error"]["code"] == "storage_unavailable"
     assert "not answering" in download.json["error"]["message"]
     assert "registry-test-secret" not in download.get_data(as_text=True)
-    assert client.get("/models/M/versions/1/archive").status_code == 503
+    expect_error(client.get("/models/M/versions/1/archive"), 503, "storage_unavailable")
     upload = client.put(f"/runs/{run_id}/artifacts/other.bin", data=b"more")
-    assert upload.status_code == 503
+    expect_error(upload, 503, "storage_unavailable")
     ready = client.get("/readyz")
-    assert ready.status_code == 503
+    expect_error(ready, 503, "storage_unavailable")
     assert ready.json["error"]["details"]["checks"]["database"] == "ok"
     assert ready.json["error"]["details"]["checks"]["storage"].startswith("unavailable")
     # Metadata does not need storage.
@@ -70,7 +72,7 @@ def test_postgres_outage_gives_503_and_recovers(tmp_path, own_postgres):
         down = client.get("/models/M")
         assert down.status_code == 503
         assert down.json["error"]["code"] == "database_unavailable"
-        assert client.post("/models", json={"name": "N"}).status_code == 503
+        expect_error(client.post("/models", json={"name": "N"}), 503, "database_unavailable")
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json["error"]["code"] == "database_unavailable"

@@ -6,6 +6,9 @@ import pytest
 
 from tests.servers import RegistryServer
 
+# Each test starts its own server processes.
+pytestmark = pytest.mark.servers
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -1,7 +1,6 @@
 """The Idempotency-Key header on the POSTs that create or change something."""
-import hashlib
-
 from flask import Response
+from flask import current_app
 from flask import g
 from flask import request
 
@@ -17,11 +16,10 @@ def _claim():
     if key is None or request.method != "POST" or request.endpoint not in _ENDPOINTS:
         return None
     idempotency.check_key(key)
-    digest = hashlib.sha256()
-    for part in (request.method, request.path, request.query_string.decode("latin-1")):
-        digest.update(part.encode("utf-8") + b"\n")
-    digest.update(request.get_data(cache=True))
-    outcome, record = idempotency.begin(g.principal.token_id, key, digest.hexdigest())
+    request_hash = idempotency.fingerprint(request.method, request.path, request.query_string.decode("latin-1"),
+                                           request.get_data(cache=True))
+    outcome, record = idempotency.begin(g.principal.token_id, key, request_hash,
+                                        wait_seconds=current_app.config["IDEMPOTENCY_WAIT_SECONDS"])
     if outcome == idempotency.REPLAY:
         headers = {"Idempotent-Replayed": "true"}
         if record.location:

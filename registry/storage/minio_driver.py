@@ -6,6 +6,7 @@ traceback, and responses are always closed and released.
 """
 import contextlib
 import logging
+import os
 
 import certifi
 import urllib3
@@ -50,7 +51,8 @@ def _http_client(secure):
         retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
     if secure:
-        options.update(cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+        # SSL_CERT_FILE (OpenSSL's own variable) names a private CA's bundle.
+        options.update(cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where())
     return urllib3.PoolManager(**options)
 
 
