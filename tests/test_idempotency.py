@@ -93,6 +93,24 @@ def test_a_key_still_in_progress_answers_409_with_retry_after(backend_config, ru
     expect_error(client.get("/models/M"), 404, "not_found")  # nothing ran
 
 
+@pytest.mark.parametrize("url,body", [
+    ("/runs", {"name": "r"}),
+    ("/models", {"name": "Keyed"}),
+    ("/models/M/versions", None),
+    ("/models/M/versions/1/transitions", {"stage": "Staging"}),
+])
+def test_every_creating_post_accepts_a_key(client, registry, run_id, url, body):
+    if url != "/models/M/versions":
+        registry.register("M", f"runs:/{run_id}")
+    body = body or {"source": f"runs:/{run_id}"}
+    first = _post(client, url, body, "k-1")
+    again = _post(client, url, body, "k-1")
+    assert first.status_code == again.status_code == 201, first.json
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    # token creation + one registration (+ one move): the retry wrote nothing
+    assert len(client.get("/audit").json["records"]) == (3 if url.endswith("/transitions") else 2)
+
+
 def test_same_key_with_another_body_is_refused(client, run_id):
     _post(client, "/models/M/versions", {"source": f"runs:/{run_id}"}, "same")
     reused = _post(client, "/models/M/versions", {"source": f"runs:/{run_id}", "description": "x"}, "same")

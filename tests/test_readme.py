@@ -14,6 +14,8 @@ import tarfile
 
 import pytest
 
+from registry.errors import ERROR_CODES
+
 from tests.servers import RegistryServer
 
 pytestmark = pytest.mark.servers
@@ -89,3 +91,28 @@ def _check_what_the_examples_did(server, workdir):
     assert tokens["ci"]["models"] == ["TextClassifier"] and tokens["ci"]["expires_at"] is not None
     assert tokens["scratch"]["models"] == ["Text*", "Img?"] and tokens["scratch"]["revoked_at"] is not None
     assert http.get(f"{base}/audit/verify", timeout=10).json()["ok"] is True
+
+
+def test_the_readme_lists_every_error_code():
+    with open(README) as f:
+        text = f.read()
+    api = " ".join(text[text.index("Every error is"):text.index("## Storage design")].split())
+    listed = dict(re.findall(r"`([a-z_]+)` (?:/ `[a-z_]+` )*(\d{3})", api))
+    # "a / b / c 409" lists several codes before one status.
+    for group in re.findall(r"((?:`[a-z_]+` / )+`[a-z_]+`) (\d{3})", api):
+        for code in re.findall(r"`([a-z_]+)`", group[0]):
+            listed[code] = group[1]
+    assert {code: int(status) for code, status in listed.items()} == ERROR_CODES
+
+
+def test_every_claim_names_a_real_test():
+    with open(os.path.join(os.path.dirname(__file__), "README_CLAIMS.md")) as f:
+        named = re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", f.read())
+    assert len(named) >= 60
+    root = os.path.join(os.path.dirname(__file__), "..")
+    missing = []
+    for path, name in named:
+        with open(os.path.join(root, path)) as f:
+            if not re.search(rf"^def {name}\(", f.read(), re.M):
+                missing.append(f"{path}::{name}")
+    assert missing == []
