@@ -16,13 +16,8 @@ from peewee import fn
 from . import lifecycle
 from .db import is_postgres
 from .errors import RegistryError
-from .models import AuditHead
-from .models import AuditRecord
-from .models import RegisteredModel
-from .models import rfc3339
-from .models import utcnow
-from .names import check_model_name
-from .names import VERSION_NUMBER_RE
+from .models import AuditHead, AuditRecord, RegisteredModel, rfc3339, utcnow
+from .names import VERSION_NUMBER_RE, check_model_name
 from .refs import resolve_ref
 
 GENESIS = "0" * 64

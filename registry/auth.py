@@ -17,12 +17,10 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
-from . import audit
-from . import lifecycle
+from . import audit, lifecycle
 from .db import write_transaction
 from .errors import RegistryError
-from .models import ApiToken
-from .models import utcnow
+from .models import ApiToken, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +29,7 @@ _RANK = {role: rank for rank, role in enumerate(ROLES)}
 TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 MODEL_PATTERN_PATTERN = r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$"
 _TOKEN_RE = re.compile(r"^rgt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_WILDCARD_RE = re.compile(r"[*?\[\]!]")
 ADMIN_TOKEN_FILE = "admin.token"
 
 
@@ -48,6 +47,19 @@ class Principal:
 
     def may_access(self, model_name):
         return not self.models or any(fnmatch.fnmatchcase(model_name, p) for p in self.models)
+
+    def covers(self, patterns) -> bool:
+        """True if every model ``patterns`` can name is one this principal may access.
+
+        Fails closed: an unlimited scope (no patterns) is within no limit, and
+        a wildcard pattern is within a limit only if the limit lists it as is
+        (whether one glob contains another is not worth guessing).
+        """
+        if not self.models:
+            return True
+        if not patterns:
+            return False
+        return all(p in self.models or (not _WILDCARD_RE.search(p) and self.may_access(p)) for p in patterns)
 
     def require(self, role, model_name=None):
         """Raise forbidden unless this principal has ``role`` (and access to the model)."""
@@ -106,12 +118,24 @@ def authenticate(header):
     return Principal(name=token.name, role=token.role, models=tuple(token.model_patterns), token_id=token.id)
 
 
-def create_token(name, role, models=(), expires_in_days=None, actor=SYSTEM.name):
+def create_token(principal, name, role, models=(), expires_in_days=None):
     """Create a token; return (ApiToken, token string). The string is never stored.
 
-    Raises validation_error and already_exists (an active token has that name).
+    A token can only make tokens within its own reach: a role no higher than
+    its own, and models within its own patterns. Raises validation_error,
+    forbidden, and already_exists (an active token has that name).
     """
     _check_token_fields(name, role, models, expires_in_days)
+    principal.require("admin")
+    if _RANK[role] > _RANK[principal.role]:
+        raise RegistryError("forbidden", f"Token {principal.name!r} cannot create a token with a higher role.")
+    if not principal.covers(models):
+        raise RegistryError(
+            "forbidden",
+            f"Token {principal.name!r} is limited to models {', '.join(principal.models)}; the new token must "
+            "be limited to those patterns, or to model names they match.",
+            {"models": list(principal.models)},
+        )
     selector = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     expires_at = None
@@ -121,12 +145,14 @@ def create_token(name, role, models=(), expires_in_days=None, actor=SYSTEM.name)
         with write_transaction():
             token = ApiToken.create(
                 name=name, role=role, models=json.dumps(list(models)), selector=selector,
-                secret_hash=_secret_hash(secret), created_by=actor, expires_at=expires_at,
+                secret_hash=_secret_hash(secret), created_by=principal.name, expires_at=expires_at,
             )
             scope = ", ".join(models) if models else "all models"
-            audit.append(audit.TOKEN_CREATE, actor, subject=name, comment=f"role {role}; {scope}")
-    except IntegrityError:
-        raise RegistryError("already_exists", f"An active token named {name!r} exists; revoke it or pick another name.")
+            audit.append(audit.TOKEN_CREATE, principal.name, subject=name, comment=f"role {role}; {scope}")
+    except IntegrityError as exc:
+        raise RegistryError(
+            "already_exists", f"An active token named {name!r} exists; revoke it or pick another name."
+        ) from exc
     return token, f"rgt_{selector}_{secret}"
 
 
@@ -144,20 +170,30 @@ def _check_token_fields(name, role, models, expires_in_days):
         raise RegistryError("validation_error", "The token request is not valid.", problems)
 
 
-def list_tokens():
-    """All tokens, active and revoked, oldest first (no secrets)."""
-    return list(ApiToken.select().order_by(ApiToken.id))
+def list_tokens(principal):
+    """The tokens ``principal`` may manage, active and revoked, oldest first (no secrets)."""
+    principal.require("admin")
+    return [t for t in ApiToken.select().order_by(ApiToken.id) if principal.covers(t.model_patterns)]
 
 
-def revoke_token(name, actor=SYSTEM.name):
-    """Revoke the active token named ``name``; raises not_found."""
+def revoke_token(principal, name):
+    """Revoke the active token named ``name``.
+
+    Raises not_found, and forbidden for a token outside the principal's reach
+    or for the principal's own token (another admin must do that).
+    """
+    principal.require("admin")
     with write_transaction():
         token = ApiToken.get_or_none((ApiToken.name == name) & ApiToken.revoked_at.is_null())
         if token is None:
             raise RegistryError("not_found", f"No active token is named {name!r}.")
+        if token.id == principal.token_id:
+            raise RegistryError("forbidden", "A token cannot revoke itself; use another admin token or the CLI.")
+        if not principal.covers(token.model_patterns):
+            raise RegistryError("forbidden", f"Token {principal.name!r} cannot revoke a token with a wider reach.")
         token.revoked_at = utcnow()
         token.save()
-        audit.append(audit.TOKEN_REVOKE, actor, subject=name, comment=f"role {token.role}")
+        audit.append(audit.TOKEN_REVOKE, principal.name, subject=name, comment=f"role {token.role}")
     return token
 
 
@@ -172,7 +208,7 @@ def bootstrap_admin(data_dir):
         audit.lock_head()  # serialises concurrent first starts on PostgreSQL
         if ApiToken.select().exists():
             return None
-        _, token = create_token("admin", "admin", actor=SYSTEM.name)
+        _, token = create_token(SYSTEM, "admin", "admin")
         os.makedirs(data_dir, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as f:

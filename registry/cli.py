@@ -59,9 +59,8 @@ def main():
               help="Seconds a worker may stay silent before gunicorn restarts it.")
 def serve(host, port, workers, threads, timeout):
     """Start the HTTP service under gunicorn (embedded SQLite + local disk unless configured)."""
-    from .server import run_gunicorn
-
     from .db import database
+    from .server import run_gunicorn
 
     # Validate configuration, reach dependencies and migrate once, up front,
     # so a mistake is one clear line instead of N crashing workers.
@@ -79,8 +78,7 @@ def db():
 @db.command("upgrade")
 def db_upgrade():
     """Apply pending schema migrations."""
-    from . import migrations
-    from . import prepare
+    from . import migrations, prepare
     from .db import database
 
     applied = _guarded(prepare, _build_app(migrate=False))
@@ -106,7 +104,7 @@ def token_create(name, role, models, expires_in):
 
     _build_app()
     with database.connection_context():
-        created, value = _guarded(auth.create_token, name, role, models, expires_in, actor=_operator())
+        created, value = _guarded(auth.create_token, _operator(), name, role, models, expires_in)
     scope = ", ".join(created.model_patterns) or "all models"
     expiry = created.expires_at.isoformat(timespec="seconds") + "Z" if created.expires_at else "never"
     click.echo(f"created token {name!r}: role {role}, {scope}, expires {expiry}")
@@ -121,7 +119,7 @@ def token_list():
 
     _build_app()
     with database.connection_context():
-        tokens = auth.list_tokens()
+        tokens = auth.list_tokens(_operator())
     click.echo(f"{'NAME':<24} {'ROLE':<11} {'MODELS':<24} {'EXPIRES':<21} STATUS")
     for t in tokens:
         status = "revoked" if t.revoked_at else "active"
@@ -138,14 +136,17 @@ def token_revoke(name):
 
     _build_app()
     with database.connection_context():
-        _guarded(auth.revoke_token, name, actor=_operator())
+        _guarded(auth.revoke_token, _operator(), name)
     click.echo(f"revoked token {name!r}")
 
 
 def _operator():
+    """Whoever runs the CLI on the server's own configuration acts as an unlimited admin."""
     import getpass
 
-    return f"cli:{getpass.getuser()}"
+    from .auth import Principal
+
+    return Principal(name=f"cli:{getpass.getuser()}", role="admin")
 
 
 @main.group()

@@ -1,11 +1,8 @@
 """The database: a proxy bound at app start, built from a URL, closed after each request."""
 import logging
-from urllib.parse import unquote
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from peewee import DatabaseProxy
-from peewee import PostgresqlDatabase
-from peewee import SqliteDatabase
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
 
 from .config import ConfigError

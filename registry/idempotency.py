@@ -13,8 +13,7 @@ from peewee import IntegrityError
 
 from .db import database
 from .errors import RegistryError
-from .models import IdempotencyRecord
-from .models import utcnow
+from .models import IdempotencyRecord, utcnow
 
 WINDOW = datetime.timedelta(hours=24)
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"

@@ -6,23 +6,15 @@ of one model are serialised across threads, processes and hosts.
 """
 import logging
 
-from peewee import IntegrityError
-from peewee import fn
+from peewee import IntegrityError, fn
 
-from . import audit
-from . import lifecycle
+from . import audit, lifecycle
 from .audit import first_free_version
-from .db import is_postgres
-from .db import write_transaction
-from .errors import RegistryError
-from .auth import SYSTEM
 from .auth import role_for_transition
-from .models import ModelVersion
-from .models import RegisteredModel
-from .models import VersionFile
-from .models import utcnow
-from .names import check_artifact_path
-from .names import check_model_name
+from .db import is_postgres, write_transaction
+from .errors import RegistryError
+from .models import ModelVersion, RegisteredModel, VersionFile, utcnow
+from .names import check_artifact_path, check_model_name
 from .refs import resolve_ref
 from .sources import source_files
 
@@ -56,7 +48,7 @@ def get_model(name):
     return model
 
 
-def create_model(name, description="", tags=None, principal=SYSTEM):
+def create_model(principal, name, description="", tags=None):
     """Create a model; raises already_exists, forbidden."""
     check_model_name(name)
     principal.require("writer", name)
@@ -71,7 +63,7 @@ def create_model(name, description="", tags=None, principal=SYSTEM):
     return get_model(name)
 
 
-def list_models(query=None, limit=100, page_token=None, principal=SYSTEM):
+def list_models(principal, query=None, limit=100, page_token=None):
     """Return (models the principal may see, next_page_token), ordered by name."""
     select = _models_query().order_by(RegisteredModel.name)
     if query:
@@ -91,7 +83,7 @@ def list_models(query=None, limit=100, page_token=None, principal=SYSTEM):
     return models, None
 
 
-def update_model(name, description=None, tags=None, principal=SYSTEM):
+def update_model(principal, name, description=None, tags=None):
     """Change a model's description and/or tags (tags are replaced whole)."""
     principal.require("writer", name)
     with write_transaction():
@@ -113,7 +105,7 @@ def _apply_changes(row, description, tags):
     return True
 
 
-def delete_model(name, principal=SYSTEM):
+def delete_model(principal, name):
     """Delete a model and its versions; its history stays.
 
     Raises not_found, forbidden, and model_in_use while a version is in Staging or Production.
@@ -209,7 +201,7 @@ def list_versions(name, stage=None):
     return _with_files(versions)
 
 
-def update_version(name, ref, description=None, tags=None, principal=SYSTEM):
+def update_version(principal, name, ref, description=None, tags=None):
     """Change a version's description and/or tags; its files never change."""
     principal.require("writer", name)
     with write_transaction():
@@ -220,7 +212,7 @@ def update_version(name, ref, description=None, tags=None, principal=SYSTEM):
     return _with_files([version])[0]
 
 
-def register_version(name, source, description="", tags=None, principal=SYSTEM):
+def register_version(principal, name, source, description="", tags=None):
     """Register a new version of ``name`` (created if missing) from ``source``.
 
     ``source`` is ``runs:/<run_id>/<path>`` or ``models:/<name>/<ref>``. No
@@ -252,7 +244,7 @@ def register_version(name, source, description="", tags=None, principal=SYSTEM):
 
 # --- lifecycle -----------------------------------------------------------
 
-def transition(name, ref, stage, comment="", principal=SYSTEM):
+def transition(principal, name, ref, stage, comment=""):
     """Move a version to ``stage``; return (version, [records written, oldest first]).
 
     Promoting to Production archives the previous Production version in the

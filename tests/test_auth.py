@@ -179,7 +179,7 @@ def test_first_start_writes_an_admin_token_once(backend_config, caplog):
     create_app(backend_config)
     assert admin_token(backend_config["DATA_DIR"]) == token
     with database.connection_context():
-        assert [t.name for t in auth.list_tokens()] == ["admin"]
+        assert [t.name for t in auth.list_tokens(auth.SYSTEM)] == ["admin"]
     database.close() if not database.is_closed() else None
     getattr(database.obj, "close_all", lambda: None)()
 
@@ -191,3 +191,54 @@ def test_roles_include_the_ones_before():
     assert auth.role_for_transition("Staging", "Production") == "maintainer"
     assert auth.role_for_transition("Production", "Archived") == "maintainer"
     assert auth.role_for_transition("None", "Staging") == "writer"
+
+
+# (creator role, creator patterns, requested role, requested patterns, allowed)
+SCOPE_MATRIX = [
+    ("admin", ["nlp-*"], "admin", [], False),  # unlimited is within no limit
+    ("admin", ["nlp-*"], "writer", [], False),
+    ("admin", ["nlp-*"], "admin", ["nlp-*"], True),
+    ("admin", ["nlp-*"], "reader", ["nlp-bert"], True),  # a name the pattern matches
+    ("admin", ["nlp-*"], "reader", ["nlp-bert", "cv-resnet"], False),
+    ("admin", ["nlp-*"], "reader", ["*"], False),
+    ("admin", ["nlp-*"], "reader", ["nlp-b*"], False),  # narrower in fact, but globs are not compared
+    ("admin", ["nlp-*", "cv-*"], "writer", ["cv-*", "nlp-x"], True),
+    ("admin", [], "admin", [], True),
+    ("admin", [], "reader", ["*"], True),
+]
+
+
+@pytest.mark.parametrize("role,patterns,new_role,new_patterns,allowed", SCOPE_MATRIX)
+def test_a_token_only_creates_tokens_within_its_reach(app, client, role, patterns, new_role, new_patterns, allowed):
+    creator = as_token(app, make_token(client, role, models=patterns, name="creator"))
+    response = creator.post("/tokens", json={"name": "made", "role": new_role, "models": new_patterns})
+    if allowed:
+        assert response.status_code == 201, response.json
+        assert response.json["models"] == new_patterns
+    else:
+        error = expect_error(response, 403, "forbidden")
+        assert "limited to models" in error["message"]
+        assert "made" not in [t["name"] for t in client.get("/tokens").json["tokens"]]
+
+
+def test_a_limited_admin_cannot_reach_wider_tokens(app, client):
+    make_token(client, "reader", name="wide-reader")
+    make_token(client, "reader", models=["nlp-*"], name="nlp-reader")
+    make_token(client, "reader", models=["nlp-*", "cv-*"], name="mixed-reader")
+    limited = as_token(app, make_token(client, "admin", models=["nlp-*"], name="nlp-admin"))
+    # The first-start admin and other unlimited tokens are out of its reach.
+    for name in ("admin", "wide-reader", "mixed-reader"):
+        error = expect_error(limited.delete(f"/tokens/{name}"), 403, "forbidden")
+        assert "wider reach" in error["message"]
+    assert [t["name"] for t in limited.get("/tokens").json["tokens"]] == ["nlp-reader", "nlp-admin"]
+    assert limited.delete("/tokens/nlp-reader").status_code == 204
+    assert client.get("/models").status_code == 200  # the unlimited admin still works
+    error = expect_error(limited.delete("/tokens/nlp-admin"), 403, "forbidden")
+    assert "cannot revoke itself" in error["message"]
+
+
+def test_a_writer_cannot_create_a_higher_role(app, client):
+    limited_admin = as_token(app, make_token(client, "admin", models=["nlp-*"], name="nlp-admin"))
+    assert limited_admin.post("/tokens", json={"name": "a2", "role": "admin", "models": ["nlp-*"]}).status_code == 201
+    writer = as_token(app, make_token(client, "writer", name="w"))
+    expect_error(writer.post("/tokens", json={"name": "x", "role": "reader"}), 403, "forbidden")

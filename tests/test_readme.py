@@ -15,7 +15,6 @@ import tarfile
 import pytest
 
 from registry.errors import ERROR_CODES
-
 from tests.servers import RegistryServer
 
 pytestmark = pytest.mark.servers

@@ -7,6 +7,8 @@ from registry import audit, runs, service
 from registry.auth import Principal
 from registry.errors import RegistryError
 
+OPERATOR = Principal(name="operator", role="admin")
+
 
 @pytest.fixture
 def ctx(app):
@@ -25,14 +27,14 @@ def test_register_and_promote_with_an_actor(ctx):
     run_id = _run(ctx, {"m/w.bin": b"w", "m/c.json": b"c"})
     ci = Principal(name="ci-bot", role="writer")
     release = Principal(name="release-bot", role="maintainer")
-    version = service.register_version("Svc", f"runs:/{run_id}/m", principal=ci)
+    version = service.register_version(ci, "Svc", f"runs:/{run_id}/m")
     assert version.version == 1
     assert [f.path for f in version.file_list] == ["c.json", "w.bin"]
-    service.transition("Svc", "1", "staging", principal=ci)
+    service.transition(ci, "Svc", "1", "staging")
     with pytest.raises(RegistryError) as caught:
-        service.transition("Svc", "staging", "production", principal=ci)
+        service.transition(ci, "Svc", "staging", "production")
     assert caught.value.code == "forbidden" and "maintainer" in caught.value.message
-    moved, records = service.transition("Svc", "staging", "PRODUCTION", comment="go", principal=release)
+    moved, records = service.transition(release, "Svc", "staging", "PRODUCTION", comment="go")
     assert moved.stage == "Production"
     assert [(r.actor, r.from_stage, r.to_stage, r.comment) for r in records] == [
         ("release-bot", "Staging", "Production", "go")]
@@ -53,7 +55,7 @@ def test_upload_returns_created_flag(ctx):
 
 
 def test_resolve_ref_errors(ctx):
-    service.create_model("Empty")
+    service.create_model(OPERATOR, "Empty")
     with pytest.raises(RegistryError) as caught:
         service.get_version("Empty", "latest")
     assert (caught.value.code, caught.value.message) == ("not_found", "Empty has no versions yet.")
@@ -64,8 +66,8 @@ def test_resolve_ref_errors(ctx):
 
 def test_delete_keeps_history(ctx):
     run_id = _run(ctx, {"w": b"w"})
-    service.register_version("Gone", f"runs:/{run_id}")
-    service.delete_model("Gone")
+    service.register_version(OPERATOR, "Gone", f"runs:/{run_id}")
+    service.delete_model(OPERATOR, "Gone")
     with pytest.raises(RegistryError):
         service.get_model("Gone")
     assert [(r.version, r.to_stage) for r in audit.history("Gone")] == [(1, "None")]

@@ -2,15 +2,17 @@
 from flask_smorest import Api
 
 from ..schemas import ErrorSchema
-from . import auditing
-from . import downloads
-from . import idempotency
-from . import models
-from . import operations
-from . import runs
-from . import security
-from . import tokens
-from . import versions
+from . import (
+    auditing,
+    downloads,
+    idempotency,
+    models,
+    operations,
+    runs,
+    security,
+    tokens,
+    versions,
+)
 
 
 class RegistryApi(Api):

@@ -1,8 +1,5 @@
 """The Idempotency-Key header on the POSTs that create or change something."""
-from flask import Response
-from flask import current_app
-from flask import g
-from flask import request
+from flask import Response, current_app, g, request
 
 from .. import idempotency
 

@@ -4,14 +4,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import service
-from ..schemas import ModelCreateSchema
-from ..schemas import ModelListQuerySchema
-from ..schemas import ModelListSchema
-from ..schemas import ModelSchema
-from ..schemas import ModelUpdateSchema
+from ..schemas import (
+    ModelCreateSchema,
+    ModelListQuerySchema,
+    ModelListSchema,
+    ModelSchema,
+    ModelUpdateSchema,
+)
 from . import params
-from .security import principal
-from .security import requires
+from .security import principal, requires
 
 blp = Blueprint("models", __name__, description="Registered models.")
 
@@ -24,10 +25,10 @@ class Models(MethodView):
     def get(self, query):
         """Models ordered by name; follow next_page_token for more."""
         models, token = service.list_models(
+            principal(),
             query=query.get("q"),
             limit=query.get("limit", current_app.config["PAGE_SIZE"]),
             page_token=query.get("page_token"),
-            principal=principal(),
         )
         return {"models": models, "next_page_token": token}
 
@@ -37,7 +38,7 @@ class Models(MethodView):
     @blp.response(201, ModelSchema)
     def post(self, body):
         """Create a model (registering a version also creates it)."""
-        return service.create_model(body["name"], body["description"], body["tags"], principal())
+        return service.create_model(principal(), body["name"], body["description"], body["tags"])
 
 
 @blp.route("/models/<name>", parameters=params.MODEL)
@@ -53,10 +54,10 @@ class ModelDetail(MethodView):
     @blp.response(200, ModelSchema)
     def patch(self, body, name):
         """Change the description and/or replace the tags."""
-        return service.update_model(name, body.get("description"), body.get("tags"), principal())
+        return service.update_model(principal(), name, body.get("description"), body.get("tags"))
 
     @requires("maintainer")
     @blp.response(204)
     def delete(self, name):
         """Delete a model and its versions (its history stays); refused while a version is in Staging or Production."""
-        service.delete_model(name, principal())
+        service.delete_model(principal(), name)

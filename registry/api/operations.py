@@ -7,8 +7,7 @@ from flask_smorest import Blueprint
 
 from ..db import database
 from ..errors import RegistryError
-from ..schemas import HealthSchema
-from ..schemas import ReadinessSchema
+from ..schemas import HealthSchema, ReadinessSchema
 
 logger = logging.getLogger(__name__)
 

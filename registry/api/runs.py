@@ -1,15 +1,16 @@
 """/runs: training jobs create runs and upload their files."""
-from flask import current_app
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import runs
-from ..schemas import FileListSchema
-from ..schemas import FileSchema
-from ..schemas import RunCreateSchema
-from ..schemas import RunDetailSchema
-from ..schemas import RunSchema
+from ..schemas import (
+    FileListSchema,
+    FileSchema,
+    RunCreateSchema,
+    RunDetailSchema,
+    RunSchema,
+)
 from . import params
 from .security import requires
 

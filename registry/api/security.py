@@ -7,8 +7,7 @@ model patterns) themselves.
 """
 import functools
 
-from flask import g
-from flask import request
+from flask import g, request
 
 from .. import auth
 

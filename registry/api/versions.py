@@ -3,20 +3,20 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .. import audit
-from .. import service
-from ..schemas import HistorySchema
-from ..schemas import TransitionRequestSchema
-from ..schemas import TransitionResultSchema
-from ..schemas import VersionAtQuerySchema
-from ..schemas import VersionCreateSchema
-from ..schemas import VersionListQuerySchema
-from ..schemas import VersionListSchema
-from ..schemas import VersionSchema
-from ..schemas import VersionUpdateSchema
+from .. import audit, service
+from ..schemas import (
+    HistorySchema,
+    TransitionRequestSchema,
+    TransitionResultSchema,
+    VersionAtQuerySchema,
+    VersionCreateSchema,
+    VersionListQuerySchema,
+    VersionListSchema,
+    VersionSchema,
+    VersionUpdateSchema,
+)
 from . import params
-from .security import principal
-from .security import requires
+from .security import principal, requires
 
 blp = Blueprint("versions", __name__, description="Model versions, their lifecycle and history.")
 
@@ -36,7 +36,7 @@ class Versions(MethodView):
     @blp.response(201, VersionSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, body, name):
         """Register a version from runs:/<run_id>/<path> or models:/<name>/<ref>; creates the model if needed."""
-        version = service.register_version(name, body["source"], body["description"], body["tags"], principal())
+        version = service.register_version(principal(), name, body["source"], body["description"], body["tags"])
         location = url_for("versions.VersionDetail", name=name, ref=str(version.version))
         return version, 201, {"Location": location}
 
@@ -57,7 +57,7 @@ class VersionDetail(MethodView):
     @blp.response(200, VersionSchema)
     def patch(self, body, name, ref):
         """Change the description and/or replace the tags; files never change."""
-        return service.update_version(name, ref, body.get("description"), body.get("tags"), principal())
+        return service.update_version(principal(), name, ref, body.get("description"), body.get("tags"))
 
 
 @blp.route("/models/<name>/versions/<ref>/transitions", parameters=params.VERSION)
@@ -68,7 +68,7 @@ class Transitions(MethodView):
     @blp.response(201, TransitionResultSchema)
     def post(self, body, name, ref):
         """Move the version to another stage; promoting archives the previous Production version."""
-        version, records = service.transition(name, ref, body["stage"], body["comment"], principal())
+        version, records = service.transition(principal(), name, ref, body["stage"], body["comment"])
         return {"version": version, "transitions": records}
 
 

@@ -1,11 +1,9 @@
 """Blob storage: pick a driver from REGISTRY_STORAGE_URL."""
 import re
-from urllib.parse import unquote
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..config import ConfigError
-from .base import StagedBlob
-from .base import Storage
+from .base import StagedBlob, Storage
 
 __all__ = ["StagedBlob", "Storage", "storage_from_url"]
 
