@@ -15,7 +15,10 @@ def create_app(test_config=None, migrate=True):
     migrations are applied (safe when several workers start together) and the
     storage backend is prepared, so an unreachable dependency fails here.
     """
-    from . import api, config, db, errors
+    from . import api
+    from . import config
+    from . import db
+    from . import errors
     from .storage import storage_from_url
 
     settings = config.load(test_config)
@@ -60,7 +63,8 @@ def prepare(app):
     """
     import os
 
-    from . import auth, migrations
+    from . import auth
+    from . import migrations
     from .db import database
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)

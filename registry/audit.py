@@ -16,8 +16,13 @@ from peewee import fn
 from . import lifecycle
 from .db import is_postgres
 from .errors import RegistryError
-from .models import AuditHead, AuditRecord, RegisteredModel, rfc3339, utcnow
-from .names import VERSION_NUMBER_RE, check_model_name
+from .models import AuditHead
+from .models import AuditRecord
+from .models import RegisteredModel
+from .models import rfc3339
+from .models import utcnow
+from .names import VERSION_NUMBER_RE
+from .names import check_model_name
 from .refs import resolve_ref
 
 GENESIS = "0" * 64

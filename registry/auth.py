@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
-from . import audit, lifecycle
+from . import audit
+from . import lifecycle
 from .db import write_transaction
 from .errors import RegistryError
-from .models import ApiToken, utcnow
+from .models import ApiToken
+from .models import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -78,7 +78,8 @@ def db():
 @db.command("upgrade")
 def db_upgrade():
     """Apply pending schema migrations."""
-    from . import migrations, prepare
+    from . import migrations
+    from . import prepare
     from .db import database
 
     applied = _guarded(prepare, _build_app(migrate=False))

@@ -1,8 +1,11 @@
 """The database: a proxy bound at app start, built from a URL, closed after each request."""
 import logging
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+from urllib.parse import urlsplit
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy
+from peewee import PostgresqlDatabase
+from peewee import SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
 
 from .config import ConfigError
@@ -12,6 +15,7 @@ logger = logging.getLogger(__name__)
 database = DatabaseProxy()
 
 _FORMAT = "sqlite:///path/to.db or postgresql://user:pass@host:5432/dbname"
+SQLITE_BUSY_TIMEOUT_MS = 30000
 
 
 def database_from_url(url):
@@ -30,7 +34,7 @@ def database_from_url(url):
             pragmas={
                 "journal_mode": "wal",
                 "foreign_keys": 1,
-                "busy_timeout": 30000,
+                "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
                 "synchronous": "normal",
             },
         )

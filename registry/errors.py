@@ -127,12 +127,13 @@ def _flatten_locations(messages):
     return flat
 
 
+def database_unavailable_response():
+    return error_response("database_unavailable", "The database is not answering; retry shortly.")
+
+
 def _handle_database_error(exc):
     logger.warning("database error: %s", exc)
-    return error_response(
-        "database_unavailable",
-        "The database is not answering; retry shortly.",
-    )
+    return database_unavailable_response()
 
 
 def _handle_unexpected(exc):

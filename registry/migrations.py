@@ -7,7 +7,9 @@ with BEGIN IMMEDIATE; the second one finds nothing left to do.
 """
 import logging
 
-from .db import database, is_postgres, write_transaction
+from .db import database
+from .db import is_postgres
+from .db import write_transaction
 from .models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -156,7 +158,8 @@ _APPEND_ONLY = {
 
 def _audit_and_tokens():
     """Move the stage history into the hash-chained audit log; add tokens and idempotency keys."""
-    from .audit import GENESIS, record_hash
+    from .audit import GENESIS
+    from .audit import record_hash
     from .models import AuditRecord
 
     _run_sql(_AUDIT_AND_TOKENS)

@@ -2,15 +2,13 @@
 import datetime
 import json
 
-from peewee import (
-    BigIntegerField,
-    CharField,
-    DateTimeField,
-    ForeignKeyField,
-    IntegerField,
-    Model,
-    TextField,
-)
+from peewee import BigIntegerField
+from peewee import CharField
+from peewee import DateTimeField
+from peewee import ForeignKeyField
+from peewee import IntegerField
+from peewee import Model
+from peewee import TextField
 
 from .db import database
 

@@ -6,8 +6,10 @@ from peewee import IntegrityError
 
 from .db import database
 from .errors import RegistryError
-from .models import Run, RunFile
-from .names import check_artifact_path, check_run_id
+from .models import Run
+from .models import RunFile
+from .names import check_artifact_path
+from .names import check_run_id
 
 logger = logging.getLogger(__name__)
 

@@ -1,13 +1,21 @@
 """marshmallow schemas for every request and response; the OpenAPI document is built from them."""
 import datetime
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema
+from marshmallow import ValidationError
+from marshmallow import fields
+from marshmallow import validate
 
 from .audit import ACTIONS as AUDIT_ACTIONS
-from .auth import MODEL_PATTERN_PATTERN, ROLES, TOKEN_NAME_PATTERN
+from .auth import MODEL_PATTERN_PATTERN
+from .auth import ROLES
+from .auth import TOKEN_NAME_PATTERN
 from .lifecycle import STAGES
 from .models import rfc3339
-from .names import MODEL_NAME_PATTERN, SOURCE_PATTERN, STAGE_PATTERN, TEXT_PATTERN
+from .names import MODEL_NAME_PATTERN
+from .names import SOURCE_PATTERN
+from .names import STAGE_PATTERN
+from .names import TEXT_PATTERN
 
 _MAX_TEXT = 5000
 _MAX_TAGS = 100

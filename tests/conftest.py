@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from registry import create_app
 from registry.cli import main
 from registry.db import database
-from tests.servers import MinioServer, PostgresServer
+from tests.servers import MinioServer
+from tests.servers import PostgresServer
 
 BACKENDS = ["sqlite-local", "postgres-minio"]
 

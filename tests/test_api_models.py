@@ -2,7 +2,8 @@
 import pytest
 
 from registry import create_app
-from tests.conftest import admin_token, expect_error
+from tests.conftest import admin_token
+from tests.conftest import expect_error
 
 
 def test_create_and_get(client):

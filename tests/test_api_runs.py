@@ -3,7 +3,8 @@ import hashlib
 import re
 
 from registry import create_app
-from tests.conftest import admin_token, expect_error
+from tests.conftest import admin_token
+from tests.conftest import expect_error
 
 
 def test_create_run_with_and_without_body(client):

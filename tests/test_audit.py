@@ -9,8 +9,10 @@ import time
 import peewee
 import pytest
 
-from registry.audit import GENESIS, record_hash
-from registry.db import database, is_postgres
+from registry.audit import GENESIS
+from registry.audit import record_hash
+from registry.db import database
+from registry.db import is_postgres
 from registry.models import AuditRecord
 from tests.conftest import expect_error
 

@@ -4,10 +4,13 @@ import os
 
 import pytest
 
-from registry import auth, create_app
+from registry import auth
+from registry import create_app
 from registry.db import database
-from registry.models import ApiToken, utcnow
-from tests.conftest import admin_token, expect_error
+from registry.models import ApiToken
+from registry.models import utcnow
+from tests.conftest import admin_token
+from tests.conftest import expect_error
 
 ROLES = ["reader", "writer", "maintainer", "admin"]
 

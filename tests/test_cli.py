@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from tests.conftest import expect_error
-from tests.servers import RegistryServer, free_port
+from tests.servers import RegistryServer
+from tests.servers import free_port
 
 # Each test starts its own server processes.
 pytestmark = pytest.mark.servers

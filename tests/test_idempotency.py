@@ -1,14 +1,20 @@
 """Idempotent retries with Idempotency-Key, on both backends."""
 import datetime
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from registry import create_app, idempotency
-from registry.models import ApiToken, IdempotencyRecord, utcnow
-from tests.conftest import admin_token, expect_error
+from registry import create_app
+from registry import idempotency
+from registry.db import database
+from registry.models import ApiToken
+from registry.models import IdempotencyRecord
+from registry.models import utcnow
+from tests.conftest import admin_token
+from tests.conftest import expect_error
 from tests.servers import RegistryServer
 
 
@@ -79,18 +85,38 @@ def test_a_key_still_in_progress_answers_409_with_retry_after(backend_config, ru
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(backend_config['DATA_DIR'])}"
     body = json.dumps({"source": f"runs:/{run_id}"}).encode()
-    with app.app_context():  # the first request with this key is still running
-        admin = ApiToken.get(ApiToken.name == "admin")
-        request_hash = idempotency.fingerprint("POST", "/models/M/versions", "", body)
-        IdempotencyRecord.create(token=admin, key="busy", request_hash=request_hash)
-    started = time.monotonic()
-    response = client.post("/models/M/versions", data=body, content_type="application/json",
-                           headers={"Idempotency-Key": "busy"})
-    waited = time.monotonic() - started
+    claimed, done = threading.Event(), threading.Event()
+
+    def twin_still_running():  # holds its claim, uncommitted, like a request mid-way
+        with app.app_context():
+            transaction = idempotency.begin_transaction(5)
+            admin = ApiToken.get(ApiToken.name == "admin")
+            request_hash = idempotency.fingerprint("POST", "/models/M/versions", "", body)
+            idempotency.claim(admin.id, "busy", request_hash, 5)
+            claimed.set()
+            done.wait(10)
+            idempotency.end_transaction(transaction, commit=False)
+            database.close()
+
+    twin = threading.Thread(target=twin_still_running)
+    twin.start()
+    try:
+        assert claimed.wait(10)
+        started = time.monotonic()
+        response = client.post("/models/M/versions", data=body, content_type="application/json",
+                               headers={"Idempotency-Key": "busy"})
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        twin.join()
     expect_error(response, 409, "idempotency_key_in_progress")
     assert response.headers["Retry-After"] == "5"
-    assert 1 <= waited < 5
+    assert 0.9 <= waited < 5
     expect_error(client.get("/models/M"), 404, "not_found")  # nothing ran
+    # The twin died without answering: its claim went with it, and the retry runs.
+    retried = client.post("/models/M/versions", data=body, content_type="application/json",
+                          headers={"Idempotency-Key": "busy"})
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
 
 
 @pytest.mark.parametrize("url,body", [

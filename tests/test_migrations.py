@@ -3,7 +3,9 @@ import os
 
 import pytest
 
-from registry import audit, create_app, migrations
+from registry import audit
+from registry import create_app
+from registry import migrations
 from registry.db import database
 
 

@@ -2,7 +2,9 @@
 import pytest
 
 from registry.errors import RegistryError
-from registry.names import check_artifact_path, check_model_name, check_run_id
+from registry.names import check_artifact_path
+from registry.names import check_model_name
+from registry.names import check_run_id
 
 
 @pytest.mark.parametrize("name", ["TextClassifier", "a", "nlp-bert_v2.1", "9lives", "x" * 128])

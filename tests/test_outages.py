@@ -3,8 +3,10 @@ import pytest
 
 from registry import create_app
 from registry.db import database
-from tests.conftest import admin_token, expect_error
-from tests.servers import MinioServer, PostgresServer
+from tests.conftest import admin_token
+from tests.conftest import expect_error
+from tests.servers import MinioServer
+from tests.servers import PostgresServer
 
 # Each test starts its own server processes.
 pytestmark = pytest.mark.servers

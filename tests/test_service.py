@@ -3,7 +3,9 @@ import io
 
 import pytest
 
-from registry import audit, runs, service
+from registry import audit
+from registry import runs
+from registry import service
 from registry.auth import Principal
 from registry.errors import RegistryError
 

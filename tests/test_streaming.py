@@ -7,7 +7,9 @@ import time
 import pytest
 
 from registry.storage import storage_from_url
-from tests.servers import RegistryServer, current_rss_bytes, peak_rss_bytes
+from tests.servers import RegistryServer
+from tests.servers import current_rss_bytes
+from tests.servers import peak_rss_bytes
 
 SIZE = 256 * 1024 * 1024
 MiB = 1024 * 1024

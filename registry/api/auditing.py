@@ -4,8 +4,11 @@ from flask_smorest import Blueprint
 
 from .. import audit
 from ..errors import RegistryError
-from ..schemas import AuditListSchema, AuditQuerySchema, AuditVerifySchema
-from .security import principal, requires
+from ..schemas import AuditListSchema
+from ..schemas import AuditQuerySchema
+from ..schemas import AuditVerifySchema
+from .security import principal
+from .security import requires
 
 blp = Blueprint("audit", __name__, description="The hash-chained audit log.")
 

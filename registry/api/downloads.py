@@ -1,12 +1,17 @@
 """Downloads: a version's files one by one (with Range and ETag) or as one tar."""
 import calendar
 
-from flask import Response, current_app, request
+from flask import Response
+from flask import current_app
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .. import archive, ranges, service
-from ..schemas import ErrorSchema, FileListSchema
+from .. import archive
+from .. import ranges
+from .. import service
+from ..schemas import ErrorSchema
+from ..schemas import FileListSchema
 from . import params
 from .security import requires
 

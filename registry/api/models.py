@@ -4,15 +4,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import service
-from ..schemas import (
-    ModelCreateSchema,
-    ModelListQuerySchema,
-    ModelListSchema,
-    ModelSchema,
-    ModelUpdateSchema,
-)
+from ..schemas import ModelCreateSchema
+from ..schemas import ModelListQuerySchema
+from ..schemas import ModelListSchema
+from ..schemas import ModelSchema
+from ..schemas import ModelUpdateSchema
 from . import params
-from .security import principal, requires
+from .idempotency import idempotent
+from .security import principal
+from .security import requires
 
 blp = Blueprint("models", __name__, description="Registered models.")
 
@@ -32,6 +32,7 @@ class Models(MethodView):
         )
         return {"models": models, "next_page_token": token}
 
+    @idempotent
     @requires("writer")
     @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(ModelCreateSchema)

@@ -7,7 +7,9 @@ from flask_smorest import Blueprint
 
 from ..db import database
 from ..errors import RegistryError
-from ..schemas import HealthSchema, ReadinessSchema
+from ..schemas import HealthSchema
+from ..schemas import ReadinessSchema
+from .security import public
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +18,7 @@ blp = Blueprint("operations", __name__, description="Probes for orchestrators an
 
 @blp.route("/healthz")
 class Health(MethodView):
+    @public
     @blp.doc(security=[])
     @blp.response(200, HealthSchema)
     def get(self):
@@ -25,6 +28,7 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Readiness(MethodView):
+    @public
     @blp.doc(security=[])
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")

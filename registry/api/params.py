@@ -1,12 +1,10 @@
 """Path parameters as documented in openapi.yaml, with the patterns the code enforces."""
 from ..idempotency import KEY_PATTERN
-from ..names import (
-    ARTIFACT_PATH_PATTERN,
-    MAX_PATH_LENGTH,
-    MODEL_NAME_PATTERN,
-    REF_PATTERN,
-    RUN_ID_PATTERN,
-)
+from ..names import ARTIFACT_PATH_PATTERN
+from ..names import MAX_PATH_LENGTH
+from ..names import MODEL_NAME_PATTERN
+from ..names import REF_PATTERN
+from ..names import RUN_ID_PATTERN
 
 
 def _path_param(name, description, **schema):

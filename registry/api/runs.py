@@ -1,17 +1,17 @@
 """/runs: training jobs create runs and upload their files."""
-from flask import current_app, request
+from flask import current_app
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import runs
-from ..schemas import (
-    FileListSchema,
-    FileSchema,
-    RunCreateSchema,
-    RunDetailSchema,
-    RunSchema,
-)
+from ..schemas import FileListSchema
+from ..schemas import FileSchema
+from ..schemas import RunCreateSchema
+from ..schemas import RunDetailSchema
+from ..schemas import RunSchema
 from . import params
+from .idempotency import idempotent
 from .security import requires
 
 blp = Blueprint("runs", __name__, description="Runs and the files they log.")
@@ -25,6 +25,7 @@ _RAW_BODY = {
 
 @blp.route("/runs")
 class Runs(MethodView):
+    @idempotent
     @requires("writer")
     @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(RunCreateSchema, required=False)

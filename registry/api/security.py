@@ -1,17 +1,17 @@
 """Authentication for every request, and the role each view needs.
 
-Open without a token: the probes and the OpenAPI document. Everything else
-needs ``Authorization: Bearer <token>``; views declare their minimum role
+Open without a token: views declared ``@public`` (the probes, the OpenAPI
+document). Everything else needs ``Authorization: Bearer <token>``; views declare their minimum role
 with ``@requires``, and use cases check finer rules (Production moves,
 model patterns) themselves.
 """
 import functools
 
-from flask import g, request
+from flask import g
+from flask import request
 
 from .. import auth
-
-_OPEN_ENDPOINTS = {"operations.Health", "operations.Readiness", "api-docs.openapi_json"}
+from .declarations import declared
 
 
 def principal():
@@ -21,9 +21,15 @@ def principal():
 
 def _authenticate():
     # Unknown URLs and methods fall through to routing's 404/405.
-    if request.url_rule is None or request.endpoint in _OPEN_ENDPOINTS:
+    if request.url_rule is None or declared("public"):
         return
     g.principal = auth.authenticate(request.headers.get("Authorization"))
+
+
+def public(view):
+    """View decorator (outermost): no token needed."""
+    view.public = True
+    return view
 
 
 def requires(role):

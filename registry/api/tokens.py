@@ -3,8 +3,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import auth
-from ..schemas import TokenCreatedSchema, TokenCreateSchema, TokenListSchema
-from .security import principal, requires
+from ..schemas import TokenCreatedSchema
+from ..schemas import TokenCreateSchema
+from ..schemas import TokenListSchema
+from .security import principal
+from .security import requires
 
 blp = Blueprint("tokens", __name__, description="API tokens (admin role).")
 

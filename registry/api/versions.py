@@ -3,20 +3,21 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from .. import audit, service
-from ..schemas import (
-    HistorySchema,
-    TransitionRequestSchema,
-    TransitionResultSchema,
-    VersionAtQuerySchema,
-    VersionCreateSchema,
-    VersionListQuerySchema,
-    VersionListSchema,
-    VersionSchema,
-    VersionUpdateSchema,
-)
+from .. import audit
+from .. import service
+from ..schemas import HistorySchema
+from ..schemas import TransitionRequestSchema
+from ..schemas import TransitionResultSchema
+from ..schemas import VersionAtQuerySchema
+from ..schemas import VersionCreateSchema
+from ..schemas import VersionListQuerySchema
+from ..schemas import VersionListSchema
+from ..schemas import VersionSchema
+from ..schemas import VersionUpdateSchema
 from . import params
-from .security import principal, requires
+from .idempotency import idempotent
+from .security import principal
+from .security import requires
 
 blp = Blueprint("versions", __name__, description="Model versions, their lifecycle and history.")
 
@@ -30,6 +31,7 @@ class Versions(MethodView):
         """Versions, newest first."""
         return {"versions": service.list_versions(name, query.get("stage"))}
 
+    @idempotent
     @requires("writer")
     @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(VersionCreateSchema)
@@ -62,6 +64,7 @@ class VersionDetail(MethodView):
 
 @blp.route("/models/<name>/versions/<ref>/transitions", parameters=params.VERSION)
 class Transitions(MethodView):
+    @idempotent
     @requires("reader")  # the use case checks writer or maintainer, depending on the move
     @blp.doc(parameters=[params.IDEMPOTENCY_KEY])
     @blp.arguments(TransitionRequestSchema)

@@ -1,9 +1,11 @@
 """Blob storage: pick a driver from REGISTRY_STORAGE_URL."""
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+from urllib.parse import urlsplit
 
 from ..config import ConfigError
-from .base import StagedBlob, Storage
+from .base import StagedBlob
+from .base import Storage
 
 __all__ = ["StagedBlob", "Storage", "storage_from_url"]
 

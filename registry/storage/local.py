@@ -3,8 +3,12 @@ import logging
 import os
 
 from ..errors import StorageUnavailable
-from .base import CHUNK_SIZE, HashingReader, StagedBlob, Storage
-from .keys import blob_key, new_upload_key
+from .base import CHUNK_SIZE
+from .base import HashingReader
+from .base import StagedBlob
+from .base import Storage
+from .keys import blob_key
+from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
 

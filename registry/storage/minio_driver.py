@@ -12,11 +12,16 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
-from minio.error import MinioException, S3Error
+from minio.error import MinioException
+from minio.error import S3Error
 
 from ..errors import StorageUnavailable
-from .base import CHUNK_SIZE, HashingReader, StagedBlob, Storage
-from .keys import blob_key, new_upload_key
+from .base import CHUNK_SIZE
+from .base import HashingReader
+from .base import StagedBlob
+from .base import Storage
+from .keys import blob_key
+from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
 
