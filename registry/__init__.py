@@ -37,9 +37,9 @@ def create_app(test_config=None, migrate=True):
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
 
-    storage = storage_from_url(settings["STORAGE_URL"])
+    storage = storage_from_url(settings["STORAGE_URL"], timeout=settings["STORAGE_TIMEOUT"])
     app.extensions["registry_storage"] = storage
-    db.init_app(app, db.database_from_url(settings["DATABASE_URL"]))
+    db.init_app(app, db.database_from_url(settings["DATABASE_URL"], timeout=settings["DB_TIMEOUT"]))
     api.init_app(app)
     errors.init_app(app)
 

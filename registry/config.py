@@ -12,11 +12,16 @@ DEFAULTS = {
     "MAX_UPLOAD_BYTES": 100 * 1024**3,
     "MAX_JSON_BYTES": 1024 * 1024,
     "PAGE_SIZE": 100,
+    # Seconds PostgreSQL may take to connect or to answer one statement, and MinIO to
+    # connect or to send the next bytes; then 503.
+    "DB_TIMEOUT": 2,
+    "STORAGE_TIMEOUT": 3,
     # How long a retry waits for its twin still in progress before 409 idempotency_key_in_progress.
-    "IDEMPOTENCY_WAIT_SECONDS": 30,
+    "IDEMPOTENCY_WAIT_SECONDS": 1,
 }
 
-_INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "IDEMPOTENCY_WAIT_SECONDS")
+_INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
+                     "IDEMPOTENCY_WAIT_SECONDS")
 
 
 class ConfigError(Exception):
@@ -38,6 +43,9 @@ def load(test_config=None, environ=None):
     config.update(test_config or {})
     for name in _INTEGER_SETTINGS:
         config[name] = _positive_int(name, config[name])
+    if config["IDEMPOTENCY_WAIT_SECONDS"] >= config["DB_TIMEOUT"]:
+        # The wait is one statement (a lock wait); the statement timeout would cut it short.
+        raise ConfigError("IDEMPOTENCY_WAIT_SECONDS", f"must be less than REGISTRY_DB_TIMEOUT ({config['DB_TIMEOUT']})")
     data_dir = os.path.abspath(config["DATA_DIR"])
     config["DATA_DIR"] = data_dir
     if not config["DATABASE_URL"]:

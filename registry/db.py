@@ -18,8 +18,12 @@ _FORMAT = "sqlite:///path/to.db or postgresql://user:pass@host:5432/dbname"
 SQLITE_BUSY_TIMEOUT_MS = 30000
 
 
-def database_from_url(url):
-    """Build a peewee database from a URL; raises ConfigError if it is malformed."""
+def database_from_url(url, timeout=2):
+    """Build a peewee database from a URL; raises ConfigError if it is malformed.
+
+    On PostgreSQL, ``timeout`` seconds bound connecting and every statement
+    (on the server), and every round trip (on the client, see pg_deadline).
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -42,16 +46,26 @@ def database_from_url(url):
         dbname = parts.path.lstrip("/")
         if not parts.hostname or not dbname:
             raise ConfigError("DATABASE_URL", f"needs a host and a database name; expected {_FORMAT}")
+        from . import pg_deadline
+
+        # The server cancels a slow statement first; the client deadline
+        # (one second later) is for a server too frozen to do even that.
+        pg_deadline.install(timeout + 1)
         return PooledPostgresqlDatabase(
             unquote(dbname),
             user=unquote(parts.username or "") or None,
             password=unquote(parts.password or "") or None,
             host=parts.hostname,
             port=port or 5432,
-            connect_timeout=5,
+            connect_timeout=max(2, round(timeout)),
+            options=f"-c statement_timeout={int(timeout * 1000)}",
+            keepalives=1,
+            keepalives_idle=max(1, round(timeout)),
+            keepalives_interval=1,
+            keepalives_count=3,
             max_connections=32,
             stale_timeout=300,
-            timeout=10,
+            timeout=timeout,  # waiting for a free pooled connection
         )
     raise ConfigError("DATABASE_URL", f"unsupported scheme {parts.scheme!r}; expected {_FORMAT}")
 

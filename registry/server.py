@@ -38,11 +38,13 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        # Each worker builds its own app (own connections); migrations are
-        # idempotent and locked, so workers starting together are safe.
-        from .wsgi import app
+        # Each worker builds its own app (own connections) without touching
+        # the database or storage: `registry serve` prepared both once, before
+        # forking. A worker restarted while a dependency is down must still
+        # boot (and answer 503), or gunicorn would stop the whole server.
+        from . import create_app
 
-        return app
+        return create_app(migrate=False)
 
 
 def run_gunicorn(host, port, workers, threads, timeout):

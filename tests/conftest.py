@@ -31,6 +31,22 @@ def minio():
     server.destroy()
 
 
+@pytest.fixture
+def own_minio():
+    """A MinIO of this test's own, to stop or freeze."""
+    server = MinioServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL of this test's own, to stop or freeze."""
+    server = PostgresServer().start()
+    yield server
+    server.destroy()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param

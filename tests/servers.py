@@ -98,6 +98,13 @@ class PostgresServer:
     def stop(self):
         self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
+    def pids(self):
+        """The postmaster and every backend: what SIGSTOP must reach to freeze the server."""
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        with open(f"/proc/{postmaster}/task/{postmaster}/children") as f:
+            return [postmaster, *(int(pid) for pid in f.read().split())]
+
     def destroy(self):
         try:
             self.stop()

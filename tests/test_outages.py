@@ -5,25 +5,9 @@ from registry import create_app
 from registry.db import database
 from tests.conftest import admin_token
 from tests.conftest import expect_error
-from tests.servers import MinioServer
-from tests.servers import PostgresServer
 
 # Each test starts its own server processes.
 pytestmark = pytest.mark.servers
-
-
-@pytest.fixture
-def own_minio():
-    server = MinioServer().start()
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
-def own_postgres():
-    server = PostgresServer().start()
-    yield server
-    server.destroy()
 
 
 def _close_pool():

@@ -14,8 +14,11 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _FORMAT = "minio://ACCESS_KEY:SECRET_KEY@host:9000/bucket (or minio+https://..., or file:///path)"
 
 
-def storage_from_url(url):
-    """Build a driver from a storage URL; raises ConfigError if it is malformed."""
+def storage_from_url(url, timeout=3):
+    """Build a driver from a storage URL; raises ConfigError if it is malformed.
+
+    ``timeout`` (MinIO only) bounds connecting and each wait for the server's next bytes.
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -29,11 +32,11 @@ def storage_from_url(url):
             raise ConfigError("STORAGE_URL", f"file:// needs a directory; expected {_FORMAT}")
         return LocalStorage(path)
     if parts.scheme in ("minio", "minio+http", "minio+https", "s3", "s3+https"):
-        return _minio_from_parts(parts, port)
+        return _minio_from_parts(parts, port, timeout)
     raise ConfigError("STORAGE_URL", f"unsupported scheme {parts.scheme!r}; expected {_FORMAT}")
 
 
-def _minio_from_parts(parts, port):
+def _minio_from_parts(parts, port, timeout):
     from .minio_driver import MinioStorage
 
     bucket = parts.path.strip("/")
@@ -53,4 +56,5 @@ def _minio_from_parts(parts, port):
         secret_key=unquote(parts.password),
         bucket=bucket,
         secure=parts.scheme.endswith("https"),
+        timeout=timeout,
     )

@@ -42,13 +42,21 @@ def _part_size(expected_size):
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 
 
-def _http_client(secure):
-    # Short connect timeout and few retries: during an outage a request
-    # should fail fast with 503 rather than hang for minutes.
+# A server-side operation on N bytes (committing a blob is a copy, storing a
+# part is a write) may stay silent while it works: allow it this rate.
+SLOWEST_SERVER_BYTES_PER_SECOND = 10 * MiB
+
+
+def _http_client(secure, timeout):
+    # ``timeout`` bounds connecting and each wait for the next bytes (so a
+    # frozen server fails fast with 503, and a stream stalls at most that
+    # long between chunks). A read that timed out is not retried: it would
+    # only multiply the wait.
     options = dict(
-        timeout=urllib3.Timeout(connect=5, read=120),
+        timeout=urllib3.Timeout(connect=timeout, read=timeout),
         maxsize=32,
-        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        retries=urllib3.Retry(total=2, connect=1, read=0, backoff_factor=0.2,
+                              status_forcelist=[500, 502, 503, 504]),
     )
     if secure:
         # SSL_CERT_FILE (OpenSSL's own variable) names a private CA's bundle.
@@ -57,17 +65,28 @@ def _http_client(secure):
 
 
 class MinioStorage(Storage):
-    def __init__(self, endpoint, access_key, secret_key, bucket, secure=False):
+    def __init__(self, endpoint, access_key, secret_key, bucket, secure=False, timeout=3):
         self.endpoint = endpoint
         self.bucket = bucket
         self.secure = secure
-        self.client = Minio(
-            endpoint=endpoint,
-            access_key=access_key,
-            secret_key=secret_key,
-            secure=secure,
-            http_client=_http_client(secure),
-        )
+        self.timeout = timeout
+        self._credentials = (access_key, secret_key)
+        self._clients = {}
+        self.client = self._client_for(0)
+
+    def _client_for(self, size):
+        """A client whose timeout allows the server ``size`` bytes of silent work (one per timeout)."""
+        timeout = self.timeout + -(-size // SLOWEST_SERVER_BYTES_PER_SECOND)
+        if timeout not in self._clients:
+            access_key, secret_key = self._credentials
+            self._clients[timeout] = Minio(
+                endpoint=self.endpoint,
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=self.secure,
+                http_client=_http_client(self.secure, timeout),
+            )
+        return self._clients[timeout]
 
     def describe(self):
         scheme = "https" if self.secure else "http"
@@ -104,14 +123,15 @@ class MinioStorage(Storage):
     def stage(self, stream, max_size=None, expected_size=None):
         key = new_upload_key()
         reader = HashingReader(stream, max_size, expected_size)
+        part_size = _part_size(expected_size)
         try:
             with self._calling("store an upload"):
-                self.client.put_object(
+                self._client_for(part_size).put_object(
                     bucket_name=self.bucket,
                     object_name=key,
                     data=reader,
                     length=-1 if expected_size is None else expected_size,
-                    part_size=_part_size(expected_size),
+                    part_size=part_size,
                     num_parallel_uploads=1,
                 )
         except BaseException:
@@ -124,7 +144,7 @@ class MinioStorage(Storage):
         if not self.exists(staged.digest):
             with self._calling("commit a blob"):
                 # Server-side copy; minio-py switches to a multipart copy past 5 GiB.
-                self.client.copy_object(
+                self._client_for(min(staged.size, 5 * 1024 * MiB)).copy_object(
                     bucket_name=self.bucket,
                     object_name=target,
                     source=CopySource(bucket_name=self.bucket, object_name=staged.key),
