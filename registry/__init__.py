@@ -44,8 +44,14 @@ def create_app(test_config=None, migrate=True):
     errors.init_app(app)
 
     @app.after_request
-    def _no_banner(response):
+    def _no_banner_and_no_unread_body(response):
         response.headers.pop("Server", None)
+        # A body we did not read (refused early, e.g. 413) is still on the
+        # socket: the next request cannot follow it on this connection.
+        from flask import request
+
+        if (request.content_length or request.headers.get("Transfer-Encoding")) and not _body_was_read(request):
+            response.headers["Connection"] = "close"
         return response
 
     if migrate:
@@ -53,6 +59,15 @@ def create_app(test_config=None, migrate=True):
     logger.info("registry %s: database %s, storage %s", __version__,
                 _redact(settings["DATABASE_URL"]), storage.describe())
     return app
+
+
+def _body_was_read(request):
+    from werkzeug.exceptions import HTTPException
+
+    try:
+        return getattr(request.stream, "is_exhausted", True)
+    except HTTPException:  # refused before reading (over MAX_CONTENT_LENGTH)
+        return False
 
 
 def prepare(app):

@@ -10,6 +10,7 @@ import logging
 
 import peewee
 from flask import jsonify
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,15 @@ def _handle_database_error(exc):
     return database_unavailable_response()
 
 
+def _handle_malformed_body(exc):
+    # gunicorn reports a broken chunked body while the view reads it.
+    logger.info("malformed request body: %s", type(exc).__name__)
+    return error_response(
+        "validation_error",
+        "The request body is malformed (bad chunked encoding); nothing was stored. Resend it.",
+    )
+
+
 def _handle_unexpected(exc):
     logger.exception("unhandled error")
     return error_response("internal_error", "Internal error; it has been logged.")
@@ -146,4 +156,5 @@ def init_app(app):
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(peewee.OperationalError, _handle_database_error)
     app.register_error_handler(peewee.InterfaceError, _handle_database_error)
+    app.register_error_handler(ParseException, _handle_malformed_body)
     app.register_error_handler(Exception, _handle_unexpected)

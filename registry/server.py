@@ -3,6 +3,7 @@ import json
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi as gunicorn_wsgi
 
 from .errors import ERROR_CODES
 
@@ -47,10 +48,29 @@ class _Gunicorn(BaseApplication):
         return create_app(migrate=False)
 
 
+_gunicorn_default_headers = gunicorn_wsgi.Response.default_headers
+_gunicorn_process_headers = gunicorn_wsgi.Response.process_headers
+
+
+def _default_headers_without_banner(response):
+    return [line for line in _gunicorn_default_headers(response) if not line.startswith("Server:")]
+
+
+def _process_headers_honouring_close(response, headers):
+    # The app says Connection: close when it left a request body unread;
+    # gunicorn drops hop-by-hop headers, so it is told this way instead.
+    if any(name.lower() == "connection" and value.lower() == "close" for name, value in headers):
+        response.force_close()
+    _gunicorn_process_headers(response, headers)
+
+
 def run_gunicorn(host, port, workers, threads, timeout):
-    # gunicorn has no setting for the format of its parser errors; its workers
-    # look this function up at call time, and forked workers inherit the patch.
+    # gunicorn has no setting for the format of its parser errors, for its
+    # Server banner, or for an app that must close the connection; its workers
+    # look these up at call time, and forked workers inherit the patches.
     gunicorn_util.write_error = _write_json_error
+    gunicorn_wsgi.Response.default_headers = _default_headers_without_banner
+    gunicorn_wsgi.Response.process_headers = _process_headers_honouring_close
     _Gunicorn({
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -2,6 +2,7 @@
 import pytest
 
 from registry.errors import ERROR_CODES
+from tests.conftest import expect_error
 
 BAD_REQUESTS = [
     ("get", "/nope", None, None, 404),
@@ -33,6 +34,14 @@ BAD_REQUESTS = [
     ("get", "/runs/%00", None, None, 400),
     ("put", "/runs/" + "a" * 32 + "/artifacts/%2e%2e/x", None, None, 400),
     ("patch", "/models/M", '{"description": 7}', "application/json", 400),
+    # Hostile JSON well under the size cap: deep nesting, huge numbers, non-JSON constants, bad UTF-8.
+    ("post", "/models", "[" * 100_000 + "]" * 100_000, "application/json", 400),
+    ("post", "/models", '{"name": "M", "x": ' + "[" * 33 + "]" * 33 + "}", "application/json", 400),
+    ("post", "/models", '{"name": "M", "tags": {"a": ' + "9" * 5000 + "}}", "application/json", 400),
+    ("post", "/models", '{"name": "M", "description": ' + "1" * 41 + ".5}", "application/json", 400),
+    ("post", "/models", '{"name": NaN}', "application/json", 400),
+    ("post", "/models", '{"name": "M", "description": -Infinity}', "application/json", 400),
+    ("post", "/models", b'{"name": "\xff"}', "application/json", 400),
 ]
 
 
@@ -48,6 +57,14 @@ def test_bad_requests_get_json_errors(client, method, path, body, content_type, 
     assert ERROR_CODES[error["code"]] == status
     assert error["message"]
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_json_just_inside_the_bounds_is_accepted(client):
+    nested = "[" * 31 + "]" * 31  # with the object around it: 32 levels
+    response = client.post("/models", data='{"name": "M", "tags": {}, "x": ' + nested + "}",
+                           content_type="application/json")
+    expect_error(response, 400, "validation_error")
+    assert response.json["error"]["details"] == {"x": ["Unknown field."]}  # parsed, then refused by the schema
 
 
 def test_field_errors_are_named_in_details(client):

@@ -1,5 +1,6 @@
 """Requests refused by the HTTP server itself still get our JSON errors, and logs hold no secrets."""
 import json
+import os
 import socket
 
 import pytest
@@ -51,3 +52,35 @@ def test_the_token_never_reaches_the_logs(server):
     assert server.token not in output  # ...without the secret
     assert server.token.split("_")[2] not in output
     assert created.json()["token"] not in output
+
+
+@pytest.mark.parametrize("body", [b"zz\r\nabc\r\n0\r\n\r\n", b"3\r\nabcdef\r\n0\r\n\r\n"])
+@pytest.mark.parametrize("target", ["upload", "json"])
+def test_a_malformed_chunked_body_is_400_and_stores_nothing(server, body, target):
+    run_id = server.http.post(f"{server.base_url}/runs", json={}, timeout=10).json()["run_id"]
+    path, method, ctype = {"upload": (f"/runs/{run_id}/artifacts/x.bin", "PUT", "application/octet-stream"),
+                           "json": ("/models", "POST", "application/json")}[target]
+    got, head, answer = _raw(server, (
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+        f"Content-Type: {ctype}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode() + body)
+    assert got == 400
+    error = json.loads(answer)["error"]
+    assert error["code"] == "validation_error" and "chunked" in error["message"]
+    files = server.http.get(f"{server.base_url}/runs/{run_id}/artifacts", timeout=10).json()["files"]
+    assert files == []
+    uploads = os.listdir(os.path.join(server.env["REGISTRY_DATA_DIR"], "blobs", "uploads"))
+    assert uploads == []
+
+
+def test_a_refused_body_closes_the_connection_instead_of_dropping_the_next_request(server):
+    # 2 MiB announced, over the 1 MiB JSON cap: refused before the body is read.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall((f"POST /models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 2097152\r\n\r\n").encode() + b"{" * 1024)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+    lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    assert lines[0].split()[1] == "413"
+    assert "Connection: close" in lines
+    assert not [line for line in lines if line.lower().startswith("server:")]

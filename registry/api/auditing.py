@@ -1,12 +1,12 @@
 """/audit: the whole audit log for security reviews, and chain verification."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from .. import audit
 from ..errors import RegistryError
 from ..schemas import AuditListSchema
 from ..schemas import AuditQuerySchema
 from ..schemas import AuditVerifySchema
+from .parsing import Blueprint
 from .security import principal
 from .security import requires
 

@@ -5,7 +5,6 @@ from flask import Response
 from flask import current_app
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from .. import archive
 from .. import ranges
@@ -13,6 +12,7 @@ from .. import service
 from ..schemas import ErrorSchema
 from ..schemas import FileListSchema
 from . import params
+from .parsing import Blueprint
 from .security import requires
 
 blp = Blueprint("downloads", __name__, description="Streaming downloads of a version's files.")

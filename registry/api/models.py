@@ -1,7 +1,6 @@
 """/models: create, browse, describe and delete registered models."""
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from .. import service
 from ..schemas import ModelCreateSchema
@@ -11,6 +10,7 @@ from ..schemas import ModelSchema
 from ..schemas import ModelUpdateSchema
 from . import params
 from .idempotency import idempotent
+from .parsing import Blueprint
 from .security import principal
 from .security import requires
 

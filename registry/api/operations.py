@@ -3,12 +3,12 @@ import logging
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..db import database
 from ..errors import RegistryError
 from ..schemas import HealthSchema
 from ..schemas import ReadinessSchema
+from .parsing import Blueprint
 from .security import public
 
 logger = logging.getLogger(__name__)

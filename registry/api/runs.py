@@ -2,7 +2,6 @@
 from flask import current_app
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from .. import runs
 from ..schemas import FileListSchema
@@ -12,6 +11,7 @@ from ..schemas import RunDetailSchema
 from ..schemas import RunSchema
 from . import params
 from .idempotency import idempotent
+from .parsing import Blueprint
 from .security import requires
 
 blp = Blueprint("runs", __name__, description="Runs and the files they log.")

@@ -1,11 +1,11 @@
 """/tokens: admins create, list and revoke API tokens."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from .. import auth
 from ..schemas import TokenCreatedSchema
 from ..schemas import TokenCreateSchema
 from ..schemas import TokenListSchema
+from .parsing import Blueprint
 from .security import principal
 from .security import requires
 

@@ -1,7 +1,6 @@
 """/models/<name>/versions: register, inspect, and move versions through the lifecycle."""
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from .. import audit
 from .. import service
@@ -16,6 +15,7 @@ from ..schemas import VersionSchema
 from ..schemas import VersionUpdateSchema
 from . import params
 from .idempotency import idempotent
+from .parsing import Blueprint
 from .security import principal
 from .security import requires
 
