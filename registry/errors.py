@@ -24,6 +24,7 @@ ERROR_CODES = {
     "method_not_allowed": 405,
     "already_exists": 409,
     "artifact_exists": 409,
+    "path_conflict": 409,
     "invalid_transition": 409,
     "model_in_use": 409,
     "idempotency_key_in_progress": 409,

@@ -3,8 +3,11 @@ import logging
 import uuid
 
 from peewee import IntegrityError
+from peewee import fn
 
 from .db import database
+from .db import is_postgres
+from .db import write_transaction
 from .errors import RegistryError
 from .models import Run
 from .models import RunFile
@@ -41,7 +44,8 @@ def upload_artifact(storage, run_id, path, stream, max_size, expected_size=None)
     linked in the database. A failure at any point leaves no visible file.
     ``expected_size`` (the Content-Length) guards against truncated bodies.
     Raises not_found, validation_error, payload_too_large, artifact_exists
-    (different bytes already at that path) and storage_unavailable.
+    (different bytes already at that path), path_conflict (the path is a
+    file's folder, or under a file) and storage_unavailable.
     """
     check_artifact_path(path)
     run = get_run(run_id)
@@ -54,13 +58,37 @@ def upload_artifact(storage, run_id, path, stream, max_size, expected_size=None)
             return _same_or_conflict(existing, staged), False
         storage.commit(staged)
         try:
-            with database.atomic():
+            with write_transaction():
+                _lock_run(run)
+                _refuse_tree_conflicts(run, path)
                 return RunFile.create(run=run, path=path, sha256=staged.digest, size=staged.size), True
         except IntegrityError:
             # A concurrent upload to the same path won; compare with it.
             return _same_or_conflict(_existing(run, path), staged), False
     finally:
         storage.discard(staged)
+
+
+def _lock_run(run):
+    # Uploads to one run are serialised here (BEGIN IMMEDIATE already does it on SQLite).
+    if is_postgres():
+        Run.select().where(Run.run_id == run.run_id).for_update().execute()
+
+
+def _refuse_tree_conflicts(run, path):
+    """A run's files must form a tree: ``x`` and ``x/y`` cannot both be files."""
+    parents = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
+    below = fn.SUBSTR(RunFile.path, 1, len(path) + 1) == path + "/"
+    clash = (RunFile.select(RunFile.path)
+             .where((RunFile.run == run) & (RunFile.path.in_(parents) | below))
+             .order_by(RunFile.path).first())
+    if clash is not None:
+        raise RegistryError(
+            "path_conflict",
+            f"{path} cannot be stored in this run: {clash.path} is already a file there, and a version "
+            "must unpack as a tree (no path may be both a file and a folder).",
+            {"path": path, "conflicts_with": clash.path},
+        )
 
 
 def _existing(run, path):

@@ -2,6 +2,8 @@
 import hashlib
 import re
 
+import pytest
+
 from registry import create_app
 from tests.conftest import admin_token
 from tests.conftest import expect_error
@@ -97,3 +99,24 @@ def test_json_bodies_are_capped(client):
     response = client.post("/runs", data=huge, content_type="application/json")
     expect_error(response, 413, "payload_too_large")
     assert response.json["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("first,second,clash", [
+    ("model/x", "model/x/y.bin", "model/x"),
+    ("model/x/y.bin", "model/x", "model/x/y.bin"),
+    ("a", "a/b/c", "a"),
+    ("a/b/c", "a", "a/b/c"),
+])
+def test_a_path_cannot_be_both_a_file_and_a_folder(client, first, second, clash):
+    run_id = client.post("/runs").json["run_id"]
+    assert client.put(f"/runs/{run_id}/artifacts/{first}", data=b"1").status_code == 201
+    error = expect_error(client.put(f"/runs/{run_id}/artifacts/{second}", data=b"2"), 409, "path_conflict")
+    assert error["details"] == {"path": second, "conflicts_with": clash}
+    files = client.get(f"/runs/{run_id}/artifacts").json["files"]
+    assert [f["path"] for f in files] == [first]
+
+
+def test_similar_names_are_not_conflicts(client):
+    run_id = client.post("/runs").json["run_id"]
+    for path in ["a", "ab/c", "a_b/c", "a%/c", "b/a"]:
+        assert client.put(f"/runs/{run_id}/artifacts/{path}", data=b"x").status_code == 201, path
