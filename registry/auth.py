@@ -33,6 +33,7 @@ MODEL_PATTERN_PATTERN = r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$"
 _TOKEN_RE = re.compile(r"^rgt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _WILDCARD_RE = re.compile(r"[*?\[\]!]")
 ADMIN_TOKEN_FILE = "admin.token"
+_NO_SECRET_HASH = "0" * 64
 
 
 @dataclass(frozen=True)
@@ -108,16 +109,21 @@ def authenticate(header):
     if match is None:
         raise _unauthorized("The Authorization header must be 'Bearer <token>' with a registry token.")
     selector, secret = match.groups()
-    token = ApiToken.get_or_none(ApiToken.selector == selector)
-    # Compare even when no row matched, so timing does not reveal selectors.
-    stored = token.secret_hash if token is not None else "0" * 64
-    if not hmac.compare_digest(stored, _secret_hash(secret)) or token is None:
+    # The same work on a hit and a miss (one query returning a plain row or
+    # None, one comparison against a stored or dummy hash), so timing does
+    # not reveal which selectors exist.
+    row = (ApiToken.select(ApiToken.secret_hash, ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.models,
+                           ApiToken.revoked_at, ApiToken.expires_at)
+           .where(ApiToken.selector == selector).tuples().first())
+    stored, *fields = row if row is not None else (_NO_SECRET_HASH, None, None, None, None, None, None)
+    if not hmac.compare_digest(stored, _secret_hash(secret)) or row is None:
         raise _unauthorized("The token is not valid.")
-    if token.revoked_at is not None:
+    token_id, name, role, models, revoked_at, expires_at = fields
+    if revoked_at is not None:
         raise _unauthorized("The token has been revoked.")
-    if token.expires_at is not None and token.expires_at <= utcnow():
+    if expires_at is not None and expires_at <= utcnow():
         raise _unauthorized("The token has expired.")
-    return Principal(name=token.name, role=token.role, models=tuple(token.model_patterns), token_id=token.id)
+    return Principal(name=name, role=role, models=tuple(json.loads(models or "[]")), token_id=token_id)
 
 
 def create_token(principal, name, role, models=(), expires_in_days=None):
