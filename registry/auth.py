@@ -43,7 +43,7 @@ class Principal:
     name: str
     role: str
     models: tuple = ()
-    token_id: int = None
+    token_id: int | None = None
 
     def has_role(self, role):
         return _RANK[self.role] >= _RANK[role]

@@ -58,8 +58,8 @@ def load(test_config=None, environ=None):
 def _positive_int(name, value):
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(name, f"expected a whole number of bytes or items, got {value!r}")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(name, f"expected a whole number of bytes or items, got {value!r}") from exc
     if number <= 0:
         raise ConfigError(name, f"must be greater than zero, got {number}")
     return number

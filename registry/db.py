@@ -28,7 +28,7 @@ def database_from_url(url, timeout=2):
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError("DATABASE_URL", f"malformed URL ({exc}); expected {_FORMAT}")
+        raise ConfigError("DATABASE_URL", f"malformed URL ({exc}); expected {_FORMAT}") from exc
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
         if parts.netloc or not path:

@@ -134,5 +134,5 @@ def end_transaction(transaction, commit: bool) -> None:
 
 def finish(record, status: int, body: str, location: str | None = None) -> None:
     """Remember the answer, in the request's transaction, so that repeats replay it."""
-    (IdempotencyRecord.update(status=status, body=body, location=location)
-     .where(IdempotencyRecord.id == record.id).execute())
+    record.status, record.body, record.location = status, body, location
+    record.save(only=[IdempotencyRecord.status, IdempotencyRecord.body, IdempotencyRecord.location])

@@ -28,8 +28,8 @@ def _storable(value):
         raise ValidationError("Must not contain NUL characters.")
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("Must be valid Unicode (no lone surrogates).")
+    except UnicodeEncodeError as exc:
+        raise ValidationError("Must be valid Unicode (no lone surrogates).") from exc
 
 
 class Text(fields.String):
@@ -66,8 +66,8 @@ class UtcTime(fields.AwareDateTime):
         aware = super()._deserialize(value, attr, data, **kwargs)
         try:
             return aware.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00
-            raise ValidationError("Outside the range of UTC times.")
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+14:00
+            raise ValidationError("Outside the range of UTC times.") from exc
 
 
 def _tags(**kwargs):

@@ -65,8 +65,8 @@ def create_model(principal, name, description="", tags=None):
                 name=name, description=description or "", tags=tags or {},
                 last_version=first_free_version(name),
             )
-    except IntegrityError:
-        raise RegistryError("already_exists", f"Model {name} already exists.")
+    except IntegrityError as exc:
+        raise RegistryError("already_exists", f"Model {name} already exists.") from exc
     return get_model(name)
 
 

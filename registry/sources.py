@@ -34,8 +34,8 @@ def _bad_source(source):
 def _run_source_files(source, run_id, path):
     try:
         run = get_run(run_id)
-    except RegistryError:
-        raise RegistryError("source_not_found", f"{source}: run {run_id} does not exist.")
+    except RegistryError as exc:
+        raise RegistryError("source_not_found", f"{source}: run {run_id} does not exist.") from exc
     files = []
     for f in RunFile.select().where(RunFile.run == run).order_by(RunFile.path):
         if not path:
@@ -58,6 +58,6 @@ def _model_source_files(source, name, ref, model):
     except RegistryError as exc:
         if exc.code != "not_found":
             raise
-        raise RegistryError("source_not_found", f"{source}: {exc.message}")
+        raise RegistryError("source_not_found", f"{source}: {exc.message}") from exc
     files = VersionFile.select().where(VersionFile.version == origin).order_by(VersionFile.path)
     return origin.run_id, [(f.path, f.sha256, f.size) for f in files]

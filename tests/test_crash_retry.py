@@ -10,7 +10,6 @@ import psycopg2
 import pytest
 import requests
 
-from tests.servers import MinioServer
 from tests.servers import PostgresServer
 from tests.servers import RegistryServer
 from tests.servers import wait_until

@@ -54,7 +54,7 @@ def _check_frozen_answers(server, run_id, code, frozen_calls):
                                 _requests_during_the_freeze(server, run_id)))
     report = {f"{m} {u.split('/', 3)[3]}": (r.status_code, round(t, 2)) for (m, u, _), (r, t) in results}
     print(f"while frozen: {report}")
-    for (method, url, _), (response, took) in results:
+    for (_, url, _), (response, took) in results:
         path = url.split("/", 3)[3]
         if path in frozen_calls:
             assert response.status_code == 503, (path, response.text)

@@ -23,7 +23,7 @@ def storage_from_url(url, timeout=3):
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError("STORAGE_URL", f"malformed URL ({exc}); expected {_FORMAT}")
+        raise ConfigError("STORAGE_URL", f"malformed URL ({exc}); expected {_FORMAT}") from exc
     if parts.scheme == "file":
         from .local import LocalStorage
 

@@ -25,7 +25,7 @@ class LocalStorage(Storage):
             os.makedirs(self._path("uploads"), exist_ok=True)
             os.makedirs(self._path("blobs/sha256"), exist_ok=True)
         except OSError as exc:
-            raise StorageUnavailable(f"cannot create blob directory {self.root}: {exc.strerror}")
+            raise StorageUnavailable(f"cannot create blob directory {self.root}: {exc.strerror}") from exc
 
     def describe(self):
         return f"local directory {self.root}"
@@ -69,8 +69,8 @@ class LocalStorage(Storage):
         path = self._path(blob_key(digest))
         try:
             handle = open(path, "rb")
-        except FileNotFoundError:
-            raise StorageUnavailable(f"blob {digest} is missing from {self.root}")
+        except FileNotFoundError as exc:
+            raise StorageUnavailable(f"blob {digest} is missing from {self.root}") from exc
         handle.seek(offset)
         return _read_file(handle, length)
 
