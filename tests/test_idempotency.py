@@ -109,7 +109,8 @@ def test_a_key_still_in_progress_answers_409_with_retry_after(backend_config, ru
     finally:
         done.set()
         twin.join()
-    expect_error(response, 409, "idempotency_key_in_progress")
+    error = expect_error(response, 409, "idempotency_key_in_progress")
+    assert error["message"] == "A request with this Idempotency-Key is still running; retry shortly."
     assert response.headers["Retry-After"] == "5"
     assert 0.9 <= waited < 5
     expect_error(client.get("/models/M"), 404, "not_found")  # nothing ran
@@ -140,7 +141,9 @@ def test_every_creating_post_accepts_a_key(client, registry, run_id, url, body):
 def test_same_key_with_another_body_is_refused(client, run_id):
     _post(client, "/models/M/versions", {"source": f"runs:/{run_id}"}, "same")
     reused = _post(client, "/models/M/versions", {"source": f"runs:/{run_id}", "description": "x"}, "same")
-    expect_error(reused, 422, "idempotency_key_reused")
+    error = expect_error(reused, 422, "idempotency_key_reused")
+    assert error["message"] == ("This Idempotency-Key was used for a different request in the last 24 hours; "
+                                "use a new key for a new request.")
     elsewhere = _post(client, "/models/N/versions", {"source": f"runs:/{run_id}"}, "same")
     expect_error(elsewhere, 422, "idempotency_key_reused")
 
@@ -152,6 +155,46 @@ def test_keys_are_scoped_to_the_token(app, client, run_id):
     body = {"source": f"runs:/{run_id}"}
     assert _post(client, "/models/M/versions", body, "shared").json["version"] == 1
     assert _post(other, "/models/M/versions", body, "shared").json["version"] == 2
+    # Each token's retry replays its own answer, not the other token's.
+    assert _post(other, "/models/M/versions", body, "shared").json["version"] == 2
+    assert _post(client, "/models/M/versions", body, "shared").json["version"] == 1
+
+
+def test_a_claim_left_pending_by_an_earlier_release_does_not_lock_the_key_out(app, client, run_id):
+    # Releases before 0.2 committed the claim before the work; a crash left it pending forever.
+    body = {"source": f"runs:/{run_id}"}
+    with app.app_context():
+        admin = ApiToken.get(ApiToken.name == "admin")
+        request_hash = idempotency.fingerprint("POST", "/models/M/versions", "", json.dumps(body).encode())
+        IdempotencyRecord.create(token=admin, key="stuck", request_hash=request_hash)
+    first = client.post("/models/M/versions", data=json.dumps(body), content_type="application/json",
+                        headers={"Idempotency-Key": "stuck"})
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    again = client.post("/models/M/versions", data=json.dumps(body), content_type="application/json",
+                        headers={"Idempotency-Key": "stuck"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+
+
+def test_a_keyed_request_that_fails_with_a_server_error_keeps_nothing(backend_config):
+    # A view that writes, then fails the way a bug would: its work and its claim roll back.
+    from registry import service
+    from registry.api.idempotency import idempotent
+    from registry.api.security import principal
+
+    app = create_app(dict(backend_config, TESTING=True))
+
+    @idempotent
+    def half_done():
+        service.create_model(principal(), "Half")
+        raise RuntimeError("a bug after the write")
+
+    app.add_url_rule("/half", "half", half_done, methods=["POST"])
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(backend_config['DATA_DIR'])}"
+    expect_error(_post(client, "/half", {}, "half-1"), 500, "internal_error")
+    expect_error(client.get("/models/Half"), 404, "not_found")
+    with app.app_context():
+        assert IdempotencyRecord.select().where(IdempotencyRecord.key == "half-1").count() == 0
 
 
 def test_keys_expire_after_24_hours(app, client, run_id):
@@ -164,7 +207,10 @@ def test_keys_expire_after_24_hours(app, client, run_id):
 
 
 def test_invalid_keys(client):
-    expect_error(_post(client, "/runs", {}, "has space"), 400, "validation_error")
+    error = expect_error(_post(client, "/runs", {}, "has space"), 400, "validation_error")
+    assert error == {"code": "validation_error",
+                     "message": "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is a good choice).",
+                     "details": {"Idempotency-Key": ["Invalid idempotency key."]}}
     expect_error(_post(client, "/runs", {}, "x" * 256), 400, "validation_error")
     expect_error(_post(client, "/runs", {}, ""), 400, "validation_error")
     assert _post(client, "/runs", {}, "\x21" + "\x7e" * 254).status_code == 201  # the widest key allowed
