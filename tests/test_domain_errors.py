@@ -1,0 +1,201 @@
+"""The domain's refusals, exactly: code, message and details, as every surface will render them.
+
+Called directly (no HTTP), on SQLite, so these run in the mutation run too.
+"""
+import datetime
+
+import pytest
+
+from registry import audit
+from registry import auth
+from registry import lifecycle
+from registry import names
+from registry import ranges
+from registry import refs
+from registry import service
+from registry.errors import RegistryError
+from registry.models import RegisteredModel
+
+OPERATOR = auth.Principal(name="operator", role="admin")
+STAGES = ["None", "Staging", "Production", "Archived"]
+
+
+def refusal(call, *args, **kwargs):
+    with pytest.raises(RegistryError) as caught:
+        call(*args, **kwargs)
+    error = caught.value
+    return error.code, error.message, error.details
+
+
+def test_unknown_stage():
+    assert refusal(lifecycle.parse_stage, "Live") == (
+        "validation_error", "Unknown stage 'Live'; use one of None, Staging, Production, Archived.", {"stage": STAGES})
+
+
+@pytest.mark.parametrize("current,target,message,allowed", [
+    ("None", "Production", "Cannot move a version from None to Production. "
+                           "From None a version can move to Staging or Archived.", ["Staging", "Archived"]),
+    ("Production", "Staging", "Cannot move a version from Production to Staging. "
+                              "From Production a version can move to Archived.", ["Archived"]),
+    ("Archived", "Staging", "Cannot move a version from Archived to Staging. "
+                            "Archived is final; register a new version from models:/ to roll back.", []),
+])
+def test_refused_transition(current, target, message, allowed):
+    assert refusal(lifecycle.check_transition, current, target) == ("invalid_transition", message, {
+        "current_stage": current, "requested_stage": target, "allowed_stages": allowed})
+
+
+@pytest.mark.parametrize("name", ["", "-x", "a b", "x" * 129, 5, None])
+def test_bad_model_names(name):
+    message = ("Model names are 1-128 characters of letters, digits, '_', '.' and '-', "
+               "starting with a letter or digit.")
+    assert refusal(names.check_model_name, name) == ("validation_error", message, {"name": [message]})
+
+
+@pytest.mark.parametrize("run_id", ["", "A" * 32, "a" * 31, 7])
+def test_bad_run_ids(run_id):
+    message = "Run ids are 32 lowercase hexadecimal characters."
+    assert refusal(names.check_run_id, run_id) == ("validation_error", message, {"run_id": [message]})
+
+
+@pytest.mark.parametrize("path,problem", [
+    (5, "must be a string"),
+    ("", "must not be empty"),
+    ("x" * 1025, "must be at most 1024 characters"),
+    ("a\\b", "must not contain a backslash"),
+    ("a\x01b", "must not contain control characters"),
+    ("a\x7fb", "must not contain control characters"),
+    ("/abs", "must be relative (no leading '/')"),
+    ("a//b", "must not contain empty, '.' or '..' segments"),
+    ("a/./b", "must not contain empty, '.' or '..' segments"),
+    ("a/../b", "must not contain empty, '.' or '..' segments"),
+    ("a/", "must not contain empty, '.' or '..' segments"),
+])
+def test_bad_artifact_paths(path, problem):
+    assert names.path_problem(path) == problem
+    message = f"Artifact path {problem}."
+    assert refusal(names.check_artifact_path, path) == ("validation_error", message, {"path": [message]})
+
+
+def test_paths_that_are_fine():
+    assert names.path_problem("x" * 1024) is None
+    assert names.path_problem("") == "must not be empty"
+    assert names.path_problem("", allow_empty=True) is None
+    assert names.check_artifact_path("", allow_empty=True) == ""
+    assert names.check_artifact_path("a/.b/..c/c..") == "a/.b/..c/c.."
+
+
+def test_unsatisfiable_range_body():
+    class Requested:
+        units, ranges = "bytes", [(10, None)]
+
+    class NoIfRange:
+        etag = date = None
+
+    assert refusal(ranges.span, 10, "d" * 64, Requested, NoIfRange) == (
+        "range_not_satisfiable", "The file is 10 bytes long; the requested range starts past its end.", {"size": 10})
+    with pytest.raises(RegistryError) as caught:
+        ranges.span(10, "d" * 64, Requested, NoIfRange)
+    assert caught.value.headers == {"Content-Range": "bytes */10"}
+    whole = ranges.span(10, "d" * 64, None, NoIfRange)
+    assert (whole.start, whole.stop, whole.length, whole.partial) == (0, 10, 10, False)
+
+
+@pytest.fixture
+def model(app, tmp_path):
+    with app.app_context():
+        service.create_model(OPERATOR, "M")
+        yield RegisteredModel.get(RegisteredModel.name == "M")
+
+
+def test_ref_refusals(model):
+    assert refusal(refs.resolve_ref, model, "3") == ("not_found", "M has no version 3.", None)
+    assert refusal(refs.resolve_ref, model, str(2**31)) == ("not_found", f"M has no version {2**31}.", None)
+    assert refusal(refs.resolve_ref, model, "latest") == ("not_found", "M has no versions yet.", None)
+    assert refusal(refs.resolve_ref, model, "PRODUCTION") == ("not_found", "M has no version in Production.", None)
+    assert refusal(refs.resolve_ref, model, "v1") == (
+        "validation_error",
+        "'v1' is not a version reference; use a version number, 'latest' or a stage "
+        "(None, Staging, Production, Archived).",
+        {"ref": ["Invalid version reference."]})
+
+
+def test_history_refusals(model):
+    assert refusal(audit.history, "Nope") == ("not_found", "Model Nope does not exist and has no history.", None)
+    assert refusal(audit.history, "Nope", "1") == ("not_found", "Model Nope does not exist.", None)
+    assert audit.history("M") == []
+
+
+def test_past_ref_refusals(model):
+    at = datetime.datetime(2026, 1, 2, 3, 4, 5, 6)
+    assert refusal(audit.resolve_ref_at, model, "1", at) == (
+        "not_found", "M had no version 1 at 2026-01-02T03:04:05.000006Z.", None)
+    assert refusal(audit.resolve_ref_at, model, "latest", at) == (
+        "not_found", "M had no versions at 2026-01-02T03:04:05.000006Z.", None)
+    assert refusal(audit.resolve_ref_at, model, "staging", at) == (
+        "not_found", "M had no version in Staging at 2026-01-02T03:04:05.000006Z.", None)
+
+
+def test_role_and_scope_refusals():
+    writer = auth.Principal(name="ci", role="writer", models=("nlp-*", "cv-?"))
+    assert refusal(writer.require, "maintainer") == (
+        "forbidden", "This needs the maintainer role; token 'ci' has the writer role.",
+        {"required_role": "maintainer", "role": "writer"})
+    assert refusal(writer.require, "reader", "Other") == (
+        "forbidden", "Token 'ci' is limited to models nlp-*, cv-?; it has no access to Other.",
+        {"models": ["nlp-*", "cv-?"]})
+    writer.require("writer", "nlp-bert")
+    writer.require("reader", "cv-a")
+    assert auth.role_for_transition("None", "Archived") == "writer"
+    assert auth.role_for_transition("Staging", "Archived") == "writer"
+    assert auth.role_for_transition("Production", "Archived") == "maintainer"
+
+
+def test_authentication_refusals(app):
+    with app.app_context():
+        _, value = auth.create_token(OPERATOR, "ci", "writer")
+        _, selector, secret = value.split("_", 2)
+        bearer = "Bearer realm=\"registry\""
+        cases = [
+            (None, "Send Authorization: Bearer <token>; see `registry token create`."),
+            ("", "Send Authorization: Bearer <token>; see `registry token create`."),
+            (f"Basic {value}", "The Authorization header must be 'Bearer <token>' with a registry token."),
+            ("Bearer rgt_short", "The Authorization header must be 'Bearer <token>' with a registry token."),
+            (f"Bearer rgt_{selector}_{'A' * 43}", "The token is not valid."),
+            (f"Bearer rgt_{'0' * 16}_{secret}", "The token is not valid."),
+        ]
+        for header, message in cases:
+            with pytest.raises(RegistryError) as caught:
+                auth.authenticate(header)
+            assert (caught.value.code, caught.value.message) == ("unauthorized", message), header
+            assert caught.value.headers == {"WWW-Authenticate": bearer}
+        assert auth.authenticate(f"bearer {value}").name == "ci"  # the scheme is case-insensitive
+        auth.revoke_token(OPERATOR, "ci")
+        assert refusal(auth.authenticate, f"Bearer {value}") == ("unauthorized", "The token has been revoked.", None)
+
+
+def test_token_request_refusals(app):
+    with app.app_context():
+        assert refusal(auth.create_token, OPERATOR, "bad name", "boss", ["a b"], 0) == (
+            "validation_error", "The token request is not valid.", {
+                "name": ["Token names are 1-128 letters, digits, '_', '.' and '-'."],
+                "role": ["Must be one of reader, writer, maintainer, admin."],
+                "models": ["Patterns are model-name characters plus * ? [ ] !"],
+                "expires_in_days": ["Must be between 1 and 3650."]})
+        assert auth.create_token(OPERATOR, "x" * 128, "reader", (), 3650)[0].name == "x" * 128
+        assert auth.create_token(OPERATOR, "one-day", "reader", (), 1)[0].expires_at is not None
+        limited = auth.Principal(name="nlp-admin", role="admin", models=("nlp-*",))
+        assert refusal(auth.create_token, limited, "wide", "reader") == (
+            "forbidden", "Token 'nlp-admin' is limited to models nlp-*; the new token must be limited to those "
+                         "patterns, or to model names they match.", {"models": ["nlp-*"]})
+        maintainer = auth.Principal(name="boss", role="maintainer")
+        assert refusal(auth.create_token, maintainer, "x", "reader") == (
+            "forbidden", "This needs the admin role; token 'boss' has the maintainer role.",
+            {"required_role": "admin", "role": "maintainer"})
+        lesser_admin = auth.Principal(name="a", role="admin")
+        auth.create_token(lesser_admin, "peer", "admin")
+        assert refusal(auth.revoke_token, limited, "peer") == (
+            "forbidden", "Token 'nlp-admin' cannot revoke a token with a wider reach.", None)
+        assert refusal(auth.revoke_token, OPERATOR, "nobody") == ("not_found", "No active token is named 'nobody'.", None)
+        assert refusal(auth.create_token, OPERATOR, "peer", "reader") == (
+            "already_exists", "An active token named 'peer' exists; revoke it or pick another name.", None)
