@@ -191,6 +191,13 @@ class RegistryServer:
         self.process = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 
+    @classmethod
+    def on_embedded_default(cls, cwd, workers=2, threads=4):
+        """A server configured by nothing but its working directory (SQLite + ./registry-data)."""
+        server = cls(env={}, workers=workers, threads=threads, cwd=cwd)
+        server.env = without_registry_settings()
+        return server
+
     def start(self):
         self.log = tempfile.NamedTemporaryFile(prefix="registry-serve-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
@@ -231,6 +238,11 @@ class RegistryServer:
         os.unlink(self.log.name)
         if getattr(self, "http", None) is not None:
             self.http.close()
+
+
+def without_registry_settings():
+    """This process's environment minus every REGISTRY_* variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
 
 
 def _proc_status_bytes(pid, field):

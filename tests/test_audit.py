@@ -1,7 +1,6 @@
 """The hash-chained audit log: verification catches tampering, the database refuses
 rewrites, and the log answers "what was in Production at time T". Both backends."""
 import datetime
-import os
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from registry.db import database
 from registry.db import is_postgres
 from registry.models import AuditRecord
 from tests.conftest import expect_error
+from tests.servers import without_registry_settings
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def _verify(client):
 
 
 def _cli_verify(backend_env):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env = without_registry_settings()
     return subprocess.run([sys.executable, "-m", "registry.cli", "audit", "verify"],
                           env=dict(env, **backend_env), capture_output=True, text=True, timeout=60)
 

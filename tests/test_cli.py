@@ -9,13 +9,14 @@ import requests
 from tests.conftest import expect_error
 from tests.servers import RegistryServer
 from tests.servers import free_port
+from tests.servers import without_registry_settings
 
 # Each test starts its own server processes.
 pytestmark = pytest.mark.servers
 
 
 def _registry(*args, env=None, cwd=None, timeout=60):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    clean = without_registry_settings()
     return subprocess.run(
         [sys.executable, "-m", "registry.cli", *args],
         env=dict(clean, **(env or {})), cwd=cwd, capture_output=True, text=True, timeout=timeout,
@@ -76,10 +77,7 @@ def test_unreachable_or_refusing_dependencies_fail_at_start(tmp_path, minio, pos
 
 
 def test_serve_runs_on_the_embedded_default_with_nothing_configured(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    server = RegistryServer(env={}, workers=2, threads=2, cwd=str(tmp_path))
-    server.env = clean
-    server.start()
+    server = RegistryServer.on_embedded_default(str(tmp_path), threads=2).start()
     try:
         assert requests.get(server.base_url + "/readyz", timeout=5).json()["status"] == "ok"
         expect_error(requests.get(server.base_url + "/models", timeout=5), 401, "unauthorized")

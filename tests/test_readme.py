@@ -54,14 +54,11 @@ def workdir(tmp_path):
 
 
 def test_the_worked_examples_run_as_written(workdir):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    server = RegistryServer(env={}, workers=2, threads=4, cwd=str(workdir))
-    server.env = clean
-    server.start()
+    server = RegistryServer.on_embedded_default(str(workdir)).start()
     try:
         script = "\n".join(code for section, code in shell_blocks() if section in RUN)
         script = script.replace("localhost:5000", f"localhost:{server.port}")
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=clean,
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=server.env,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         _check_what_the_examples_did(server, workdir)
