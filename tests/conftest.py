@@ -6,6 +6,8 @@ each test gets its own database and bucket.
 import os
 
 import pytest
+import requests
+import werkzeug.test
 from click.testing import CliRunner
 
 from registry import create_app
@@ -15,6 +17,17 @@ from tests.servers import MinioServer
 from tests.servers import PostgresServer
 
 BACKENDS = ["sqlite-local", "postgres-minio"]
+
+
+def _repr_with_body(response):
+    # pytest prints this for a failed `assert response.status_code == 201`: show what the user saw.
+    body = response.get_data(as_text=True) if hasattr(response, "get_data") else response.text
+    status = getattr(response, "status", None) or response.status_code
+    return f"<response {status}: {body[:1000]!r}>"
+
+
+werkzeug.test.TestResponse.__repr__ = _repr_with_body
+requests.Response.__repr__ = _repr_with_body
 
 
 @pytest.fixture(scope="session")
