@@ -274,3 +274,43 @@ def test_which_version_was_in_production_at_a_time(client, registry):
     expect_error(at(while_v1, "staging"), 404, "not_found")
     assert at(before_any, "latest").json["version"] == 2
     assert at(before_any, "1").json["version"] == 1
+
+
+@pytest.mark.parametrize("statement,reason", [
+    ("UPDATE audit_head SET last_hash = 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'",
+     "the newest records are missing: the head names record 9"),
+    ("UPDATE audit_head SET last_id = 42", "the newest records are missing: the head names record 42"),
+    ("DELETE FROM audit_head", "the newest records are missing: the head names record (none)"),
+])
+def test_a_tampered_head_is_found(app, client, activity, statement, reason):
+    _sql(app, statement)
+    assert _verify(client) == {"ok": False, "records": 9, "head_hash": None, "first_bad": {"id": 10, "reason": reason}}
+
+
+def test_time_filters_are_inclusive_since_and_exclusive_until(client, activity):
+    records = client.get("/audit").json["records"]
+    fifth = records[4]["created_at"]
+    since = client.get("/audit", query_string={"since": fifth}).json["records"]
+    assert since[0]["id"] <= 5 and [r["id"] for r in since][-1] == 9
+    assert 5 in [r["id"] for r in since]
+    until = client.get("/audit", query_string={"until": fifth}).json["records"]
+    assert 5 not in [r["id"] for r in until] and until[-1]["id"] < 5
+
+
+def test_a_page_that_ends_exactly_at_the_last_record_has_no_next_page(client, activity):
+    page = client.get("/audit", query_string={"limit": 9}).json
+    assert [r["id"] for r in page["records"]] == list(range(1, 10)) and page["next_page_token"] is None
+    page = client.get("/audit", query_string={"limit": 8}).json
+    assert page["next_page_token"] == "8"
+    assert client.get("/audit", query_string={"limit": 8, "page_token": "8"}).json == {
+        "records": [page_record for page_record in client.get("/audit").json["records"] if page_record["id"] == 9],
+        "next_page_token": None}
+
+
+def test_at_the_exact_time_of_a_move_the_move_counts(client, registry):
+    run_id = registry.run({"w.bin": b"w"})
+    registry.register("M", f"runs:/{run_id}")
+    registry.move("M", 1, "Staging")
+    moved = registry.move("M", 1, "Production")["transitions"][-1]["created_at"]
+    response = client.get("/models/M/versions/production", query_string={"at": moved})
+    assert response.status_code == 200 and response.json["version"] == 1

@@ -120,6 +120,17 @@ def test_ref_refusals(model):
         {"ref": ["Invalid version reference."]})
 
 
+def test_refs_resolve_within_their_own_model(app, model):
+    with app.app_context():
+        other = service.create_model(OPERATOR, "Other")
+        from registry.models import ModelVersion
+
+        ModelVersion.create(model=other.id, version=7, stage="Production", source="models:/x/1")
+        assert refusal(refs.resolve_ref, model, "latest") == ("not_found", "M has no versions yet.", None)
+        assert refusal(refs.resolve_ref, model, "7") == ("not_found", "M has no version 7.", None)
+        assert refusal(refs.resolve_ref, model, "production") == ("not_found", "M has no version in Production.", None)
+
+
 def test_history_refusals(model):
     assert refusal(audit.history, "Nope") == ("not_found", "Model Nope does not exist and has no history.", None)
     assert refusal(audit.history, "Nope", "1") == ("not_found", "Model Nope does not exist.", None)
@@ -197,5 +208,13 @@ def test_token_request_refusals(app):
         assert refusal(auth.revoke_token, limited, "peer") == (
             "forbidden", "Token 'nlp-admin' cannot revoke a token with a wider reach.", None)
         assert refusal(auth.revoke_token, OPERATOR, "nobody") == ("not_found", "No active token is named 'nobody'.", None)
+        me, _ = auth.create_token(OPERATOR, "me", "admin")
+        myself = auth.Principal(name="me", role="admin", token_id=me.id)
+        assert refusal(auth.revoke_token, myself, "me") == (
+            "forbidden", "A token cannot revoke itself; use another admin token or the CLI.", None)
+        auth.create_token(OPERATOR, "gone", "writer")
+        auth.revoke_token(myself, "gone")
+        [record] = [r for r in audit.search(action="token_revoke")[0] if r.subject == "gone"]
+        assert (record.actor, record.comment) == ("me", "role writer")
         assert refusal(auth.create_token, OPERATOR, "peer", "reader") == (
             "already_exists", "An active token named 'peer' exists; revoke it or pick another name.", None)
