@@ -34,17 +34,18 @@ def test_create_prints_a_working_token_as_its_last_line(app, cli, client):
 
 
 def test_list_shows_every_token_but_never_its_value_or_hash(app, cli):
+    created_token(cli("token", "create", "--name", "old", "--role", "writer"))
     value = created_token(cli("token", "create", "--name", "deploy", "--role", "reader",
                               "--model", "Text*", "--model", "Img?"))
-    created_token(cli("token", "create", "--name", "old", "--role", "writer"))
+    # Revoking updates the older row; PostgreSQL then stores it after the newer one.
     assert cli("token", "revoke", "old").exit_code == 0
     listed = cli("token", "list")
     assert listed.exit_code == 0
     rows = [line.split() for line in listed.output.strip().splitlines()]
     assert rows[0] == ["NAME", "ROLE", "MODELS", "EXPIRES", "STATUS"]
     assert rows[1:] == [["admin", "admin", "*", "never", "active"],
-                        ["deploy", "reader", "Text*,Img?", "never", "active"],
-                        ["old", "writer", "*", "never", "revoked"]]
+                        ["old", "writer", "*", "never", "revoked"],
+                        ["deploy", "reader", "Text*,Img?", "never", "active"]]
     with app.app_context():
         stored = [t.secret_hash for t in ApiToken.select()]
     for secret in [value, value.split("_")[2], *stored]:
