@@ -197,6 +197,75 @@ def test_a_keyed_request_that_fails_with_a_server_error_keeps_nothing(backend_co
         assert IdempotencyRecord.select().where(IdempotencyRecord.key == "half-1").count() == 0
 
 
+def test_the_query_string_is_part_of_the_request(client):
+    first = _post(client, "/runs?trace=1", {"name": "r"}, "q-1")
+    assert first.status_code == 201
+    again = _post(client, "/runs?trace=1", {"name": "r"}, "q-1")
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    expect_error(_post(client, "/runs?trace=2", {"name": "r"}, "q-1"), 422, "idempotency_key_reused")
+
+
+def test_a_key_on_a_view_that_does_not_declare_it_is_ignored(client):
+    # POST /tokens is not @idempotent: replaying it would mean storing the token it returned.
+    first = _post(client, "/tokens", {"name": "once", "role": "reader"}, "t-1")
+    assert first.status_code == 201
+    again = _post(client, "/tokens", {"name": "once", "role": "reader"}, "t-1")
+    expect_error(again, 409, "already_exists")
+    assert "Idempotent-Replayed" not in again.headers
+
+
+def _app_with_view(backend_config, view, rule="/custom", testing=True):
+    app = create_app(dict(backend_config, TESTING=testing))
+    app.add_url_rule(rule, rule.strip("/"), view, methods=["POST"])
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token(backend_config['DATA_DIR'])}"
+    return app, client
+
+
+def test_a_keyed_request_whose_answer_cannot_be_recorded_keeps_nothing(backend_config):
+    from registry import service
+    from registry.api.idempotency import idempotent
+    from registry.api.security import principal
+
+    @idempotent
+    def work_then_lose_the_key_table():
+        service.create_model(principal(), "Lost")
+        # Makes writing the answer fail, as a database failing at that moment would
+        # (DDL is transactional on both databases, so the rollback restores the table).
+        database.execute_sql("ALTER TABLE idempotency_record RENAME TO idempotency_gone")
+        return {"ok": True}, 201
+
+    app, client = _app_with_view(backend_config, work_then_lose_the_key_table)
+    expect_error(_post(client, "/custom", {}, "lost-1"), 503, "database_unavailable")
+    expect_error(client.get("/models/Lost"), 404, "not_found")
+    with app.app_context():
+        assert IdempotencyRecord.select().count() == 0  # the table is back, and empty
+
+
+def test_a_keyed_request_whose_response_cannot_be_finished_keeps_nothing(backend_config):
+    from registry import service
+    from registry.api.idempotency import idempotent
+    from registry.api.security import principal
+
+    @idempotent
+    def work():
+        service.create_model(principal(), "Unfinished")
+        return {"ok": True}, 201
+
+    app, client = _app_with_view(backend_config, work, testing=False)  # render errors, do not raise them
+
+    @app.after_request
+    def broken_hook(response):  # registered last, so it runs before the key is recorded
+        raise RuntimeError("a bug while finishing the response")
+
+    expect_error(_post(client, "/custom", {}, "unfinished-1"), 500, "internal_error")
+    with app.app_context():
+        assert IdempotencyRecord.select().count() == 0
+        from registry.models import RegisteredModel
+
+        assert RegisteredModel.select().where(RegisteredModel.name == "Unfinished").count() == 0
+
+
 def test_keys_expire_after_24_hours(app, client, run_id):
     _post(client, "/models/M/versions", {"source": f"runs:/{run_id}"}, "old")
     with app.app_context():

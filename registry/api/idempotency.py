@@ -19,7 +19,8 @@ from .declarations import declared
 logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
-_DATABASE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
+# Any database error while recording or committing: neither work nor answer is kept.
+_DATABASE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError)
 
 
 def idempotent(view):
