@@ -14,7 +14,9 @@ from registry import ranges
 from registry import refs
 from registry import service
 from registry.errors import RegistryError
+from registry.models import ApiToken
 from registry.models import RegisteredModel
+from registry.models import utcnow
 
 OPERATOR = auth.Principal(name="operator", role="admin")
 STAGES = ["None", "Staging", "Production", "Archived"]
@@ -181,6 +183,10 @@ def test_authentication_refusals(app):
             assert (caught.value.code, caught.value.message) == ("unauthorized", message), header
             assert caught.value.headers == {"WWW-Authenticate": bearer}
         assert auth.authenticate(f"bearer {value}").name == "ci"  # the scheme is case-insensitive
+        assert auth.authenticate(f"Bearer  {value} ").name == "ci"  # and spaces around the token are not
+        expiring, expiring_value = auth.create_token(OPERATOR, "brief", "reader", (), 1)
+        ApiToken.update(expires_at=utcnow()).where(ApiToken.id == expiring.id).execute()
+        assert refusal(auth.authenticate, f"Bearer {expiring_value}") == ("unauthorized", "The token has expired.", None)
         auth.revoke_token(OPERATOR, "ci")
         assert refusal(auth.authenticate, f"Bearer {value}") == ("unauthorized", "The token has been revoked.", None)
 
