@@ -2,6 +2,8 @@
 import logging
 
 from flask import Flask
+from flask import request
+from werkzeug.exceptions import HTTPException
 
 __version__ = "0.1.0"
 
@@ -43,16 +45,7 @@ def create_app(test_config=None, migrate=True):
     api.init_app(app)
     errors.init_app(app)
 
-    @app.after_request
-    def _no_banner_and_no_unread_body(response):
-        response.headers.pop("Server", None)
-        # A body we did not read (refused early, e.g. 413) is still on the
-        # socket: the next request cannot follow it on this connection.
-        from flask import request
-
-        if (request.content_length or request.headers.get("Transfer-Encoding")) and not _body_was_read(request):
-            response.headers["Connection"] = "close"
-        return response
+    app.after_request(_no_banner_and_no_unread_body)
 
     if migrate:
         prepare(app)
@@ -61,9 +54,16 @@ def create_app(test_config=None, migrate=True):
     return app
 
 
-def _body_was_read(request):
-    from werkzeug.exceptions import HTTPException
+def _no_banner_and_no_unread_body(response):
+    response.headers.pop("Server", None)
+    # A body we did not read (refused early, e.g. 413) is still on the
+    # socket: the next request cannot follow it on this connection.
+    if (request.content_length or request.headers.get("Transfer-Encoding")) and not _body_was_read(request):
+        response.headers["Connection"] = "close"
+    return response
 
+
+def _body_was_read(request):
     try:
         return getattr(request.stream, "is_exhausted", True)
     except HTTPException:  # refused before reading (over MAX_CONTENT_LENGTH)
