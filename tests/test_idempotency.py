@@ -161,7 +161,7 @@ def test_keys_are_scoped_to_the_token(app, client, run_id):
 
 
 def test_a_claim_left_pending_by_an_earlier_release_does_not_lock_the_key_out(app, client, run_id):
-    # Releases before 0.2 committed the claim before the work; a crash left it pending forever.
+    # Earlier releases committed the claim before the work; a crash left it pending forever.
     body = {"source": f"runs:/{run_id}"}
     with app.app_context():
         admin = ApiToken.get(ApiToken.name == "admin")
