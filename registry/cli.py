@@ -60,14 +60,17 @@ def main():
 def serve(host, port, workers, threads, timeout):
     """Start the HTTP service under gunicorn (embedded SQLite + local disk unless configured)."""
     from .db import database
+    from .http_worker import ClientLimits
     from .server import run_gunicorn
 
     # Validate configuration, reach dependencies and migrate once, up front,
     # so a mistake is one clear line instead of N crashing workers.
-    _build_app()
+    settings = _build_app().config
     # Workers are forked from this process: they must not inherit its sockets.
     getattr(database.obj, "close_all", lambda: None)()
-    run_gunicorn(host=host, port=port, workers=workers, threads=threads, timeout=timeout)
+    limits = ClientLimits(head_timeout=settings["HEAD_TIMEOUT"], body_timeout=settings["BODY_TIMEOUT"],
+                          min_body_rate=settings["MIN_BODY_RATE"])
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads, timeout=timeout, limits=limits)
 
 
 @main.group()

@@ -16,12 +16,18 @@ DEFAULTS = {
     # connect or to send the next bytes; then 503.
     "DB_TIMEOUT": 2,
     "STORAGE_TIMEOUT": 3,
+    # Slow-client deadlines (see http_worker): seconds to send a whole request head;
+    # longest wait on the client for the next body bytes or to take response bytes;
+    # bytes per second an upload must average while the server waits for it.
+    "HEAD_TIMEOUT": 10,
+    "BODY_TIMEOUT": 15,
+    "MIN_BODY_RATE": 1024,
     # How long a retry waits for its twin still in progress before 409 idempotency_key_in_progress.
     "IDEMPOTENCY_WAIT_SECONDS": 1,
 }
 
 _INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
-                     "IDEMPOTENCY_WAIT_SECONDS")
+                     "IDEMPOTENCY_WAIT_SECONDS", "HEAD_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE")
 
 
 class ConfigError(Exception):

@@ -6,11 +6,14 @@ validation errors and dependency outages into the same JSON envelope:
 
     {"error": {"code": "...", "message": "...", "details": {...}}}
 """
+import json
 import logging
+from http import HTTPStatus
 
 import peewee
 from flask import jsonify
 from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -22,6 +25,7 @@ ERROR_CODES = {
     "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "already_exists": 409,
     "artifact_exists": 409,
     "path_conflict": 409,
@@ -37,6 +41,7 @@ ERROR_CODES = {
     "internal_error": 500,
     "storage_unavailable": 503,
     "database_unavailable": 503,
+    "server_busy": 503,
 }
 
 # werkzeug status -> our code, for errors raised by routing or by werkzeug.
@@ -69,6 +74,10 @@ class RegistryError(Exception):
         return ERROR_CODES[self.code]
 
 
+class ClientTooSlow(TimeoutError):
+    """The client stopped sending (or reading) within the server's deadlines."""
+
+
 class StorageUnavailable(RegistryError):
     """Blob storage did not answer; raised by storage drivers."""
 
@@ -85,6 +94,16 @@ def error_response(code, message, details=None, headers=None):
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def raw_http_error(code, message, headers=None):
+    """A whole HTTP/1.1 error response, for the server to write where the app never ran."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    status = ERROR_CODES[code]
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Connection: close",
+             "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _handle_registry_error(exc):
@@ -147,6 +166,17 @@ def _handle_malformed_body(exc):
     )
 
 
+def _handle_client_disconnected(exc):
+    # werkzeug reports any failed body read this way; the worker's deadline is
+    # what failed when the client was too slow.
+    cause = exc.__context__
+    logger.info("request body not received: %s", cause or "the connection closed")
+    if isinstance(cause, ClientTooSlow):
+        return error_response("request_timeout", f"The request body stalled: {cause}. Nothing was stored; resend it.")
+    return error_response("validation_error", "The connection broke before the whole body arrived. "
+                                              "Nothing was stored; resend it.")
+
+
 def _handle_unexpected(exc):
     logger.exception("unhandled error")
     return error_response("internal_error", "Internal error; it has been logged.")
@@ -158,4 +188,5 @@ def init_app(app):
     app.register_error_handler(peewee.OperationalError, _handle_database_error)
     app.register_error_handler(peewee.InterfaceError, _handle_database_error)
     app.register_error_handler(ParseException, _handle_malformed_body)
+    app.register_error_handler(ClientDisconnected, _handle_client_disconnected)
     app.register_error_handler(Exception, _handle_unexpected)

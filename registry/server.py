@@ -1,11 +1,12 @@
-"""Run the app under gunicorn with threaded workers (streams don't block a whole worker)."""
-import json
+"""Run the app under gunicorn with threaded workers hardened against slow clients (see http_worker)."""
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from .errors import ERROR_CODES
+from .errors import raw_http_error
+from .http_worker import ClientLimits
+from .http_worker import SlowClientSafeWorker
 
 # Requests gunicorn refuses before the app sees them (request line or headers
 # too large, malformed HTTP) would otherwise get an HTML page.
@@ -22,11 +23,7 @@ _PARSER_MESSAGES = {
 def _write_json_error(sock, status_int, reason, mesg):
     code = _PARSER_ERRORS.get(status_int, "validation_error" if status_int < 500 else "internal_error")
     # gunicorn's own message can quote the request, so it is not echoed.
-    body = json.dumps({"error": {"code": code, "message": _PARSER_MESSAGES[code]}}).encode()
-    status = ERROR_CODES[code]
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
-    gunicorn_util.write_nonblock(sock, head + body)
+    gunicorn_util.write_nonblock(sock, raw_http_error(code, _PARSER_MESSAGES[code]))
 
 
 class _Gunicorn(BaseApplication):
@@ -64,18 +61,19 @@ def _process_headers_honouring_close(response, headers):
     _gunicorn_process_headers(response, headers)
 
 
-def run_gunicorn(host, port, workers, threads, timeout):
+def run_gunicorn(host: str, port: int, workers: int, threads: int, timeout: int, limits: ClientLimits) -> None:
     # gunicorn has no setting for the format of its parser errors, for its
     # Server banner, or for an app that must close the connection; its workers
     # look these up at call time, and forked workers inherit the patches.
     gunicorn_util.write_error = _write_json_error
     gunicorn_wsgi.Response.default_headers = _default_headers_without_banner
     gunicorn_wsgi.Response.process_headers = _process_headers_honouring_close
+    SlowClientSafeWorker.limits = limits
     _Gunicorn({
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": "registry.http_worker.SlowClientSafeWorker",
         "timeout": timeout,
         "graceful_timeout": 30,
         "accesslog": "-",

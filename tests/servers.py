@@ -201,8 +201,7 @@ class RegistryServer:
     def start(self):
         self.log = tempfile.NamedTemporaryFile(prefix="registry-serve-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "registry.cli", "serve", "--port", str(self.port),
-             "--workers", str(self.workers), "--threads", str(self.threads)],
+            self.command(),
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd,
         )
         wait_until(self._ready, 60, "registry serve")
@@ -213,6 +212,10 @@ class RegistryServer:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {self.token}"
         return self
+
+    def command(self):
+        return [sys.executable, "-m", "registry.cli", "serve", "--port", str(self.port),
+                "--workers", str(self.workers), "--threads", str(self.threads)]
 
     def _ready(self):
         if self.process.poll() is not None:
