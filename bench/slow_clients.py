@@ -23,7 +23,7 @@ from tests.slow_clients import SlowClients  # noqa: E402
 from tests.slow_clients import latencies  # noqa: E402
 from tests.slow_clients import percentile  # noqa: E402
 
-PROBE_TIMEOUT = 30.0
+PROBE_TIMEOUT = 10.0
 
 
 class StockGunicorn(RegistryServer):
@@ -61,7 +61,7 @@ def _row(name, health, models, reopened):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--probes", type=int, default=60, help="requests of each kind")
+    parser.add_argument("--probes", type=int, default=20, help="requests of each kind")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds of attack before probing")
     args = parser.parse_args()
     results = {name: measure(cls, args.probes, args.settle)

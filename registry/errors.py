@@ -42,6 +42,7 @@ ERROR_CODES = {
     "storage_unavailable": 503,
     "database_unavailable": 503,
     "server_busy": 503,
+    "storage_full": 507,
 }
 
 # werkzeug status -> our code, for errors raised by routing or by werkzeug.
@@ -94,6 +95,13 @@ def error_response(code, message, details=None, headers=None):
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+class StorageFull(RegistryError):
+    """Blob storage has no room for the bytes being written; raised by storage drivers."""
+
+    def __init__(self, message):
+        super().__init__("storage_full", message)
 
 
 def raw_http_error(code, message, headers=None):

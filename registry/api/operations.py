@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from ..db import database
 from ..errors import RegistryError
+from ..errors import StorageFull
 from ..schemas import HealthSchema
 from ..schemas import ReadinessSchema
 from .parsing import Blueprint
@@ -33,7 +34,7 @@ class Readiness(MethodView):
     @blp.response(200, ReadinessSchema)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):
-        """The database and blob storage both answer; 503 names the one that does not."""
+        """The database and blob storage both answer, and storage takes writes; 503 names the one that does not."""
         checks = {"database": _check_database(), "storage": _check_storage()}
         down = [name for name, state in checks.items() if state != "ok"]
         if down:
@@ -57,6 +58,8 @@ def _check_database():
 def _check_storage():
     try:
         current_app.extensions["registry_storage"].check()
+    except StorageFull as exc:
+        return f"not writable ({exc.message})"
     except RegistryError as exc:
         return f"unavailable ({exc.message})"
     return "ok"

@@ -10,6 +10,8 @@ Every driver stores objects under these keys, relative to its root
     uploads/
       <32 hex digits>              an upload in progress; never referenced by
                                    the database, removed once committed or failed
+    probes/
+      <32 hex digits>              a readiness probe's test write, removed at once
 
 An object under blobs/ is only ever written by moving a fully hashed upload
 there, so a key always names exactly the bytes its digest promises.
@@ -30,3 +32,8 @@ def blob_key(digest):
 def new_upload_key():
     """A fresh staging key for one upload."""
     return f"uploads/{uuid.uuid4().hex}"
+
+
+def new_probe_key():
+    """A fresh key for one test write (MinIO's readiness probe after a full disk)."""
+    return f"probes/{uuid.uuid4().hex}"

@@ -1,7 +1,10 @@
 """Local-disk driver: the embedded default, keys are files under a root directory."""
+import contextlib
+import errno
 import logging
 import os
 
+from ..errors import StorageFull
 from ..errors import StorageUnavailable
 from .base import CHUNK_SIZE
 from .base import HashingReader
@@ -11,6 +14,9 @@ from .keys import blob_key
 from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
+
+# Readiness reports the directory full below this much free space.
+MIN_FREE_BYTES = 1024 * 1024
 
 
 class LocalStorage(Storage):
@@ -33,13 +39,16 @@ class LocalStorage(Storage):
     def check(self):
         if not os.access(self._path("blobs/sha256"), os.W_OK):
             raise StorageUnavailable(f"blob directory {self.root} is missing or not writable")
+        stats = os.statvfs(self.root)
+        if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+            raise StorageFull(f"blob directory {self.root} has less than 1 MiB free")
 
     def stage(self, stream, max_size=None, expected_size=None):
         key = new_upload_key()
         path = self._path(key)
         reader = HashingReader(stream, max_size, expected_size)
         try:
-            with open(path, "wb") as out:
+            with self._writing(), open(path, "wb") as out:
                 while chunk := reader.read(CHUNK_SIZE):
                     out.write(chunk)
                 out.flush()
@@ -55,9 +64,19 @@ class LocalStorage(Storage):
         if os.path.exists(target):
             _remove(source)
             return
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        # rename is atomic: the digest path holds all of the bytes or nothing.
-        os.replace(source, target)
+        with self._writing():
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            # rename is atomic: the digest path holds all of the bytes or nothing.
+            os.replace(source, target)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(f"blob directory {self.root} is full") from exc
+            raise StorageUnavailable(f"cannot write to blob directory {self.root}: {exc.strerror}") from exc
 
     def discard(self, staged):
         _remove(self._path(staged.key))

@@ -5,6 +5,7 @@ authentication problem becomes StorageUnavailable (503) instead of a
 traceback, and responses are always closed and released.
 """
 import contextlib
+import io
 import logging
 import os
 
@@ -15,12 +16,14 @@ from minio.commonconfig import CopySource
 from minio.error import MinioException
 from minio.error import S3Error
 
+from ..errors import StorageFull
 from ..errors import StorageUnavailable
 from .base import CHUNK_SIZE
 from .base import HashingReader
 from .base import StagedBlob
 from .base import Storage
 from .keys import blob_key
+from .keys import new_probe_key
 from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,11 @@ def _part_size(expected_size):
     needed = -(-expected_size // (MAX_PARTS - 1))
     return max(MIN_PART_SIZE, -(-needed // MiB) * MiB)
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
+# MinIO's answer (507) when a write would take its drives past their fill threshold.
+_FULL = ("XMinioStorageFull", "StorageFull")
+# After a write was refused for lack of space, readiness writes this much to see
+# whether MinIO takes writes again (it lets tiny objects through when full).
+PROBE_BYTES = MiB
 
 
 # A server-side operation on N bytes (committing a blob is a copy, storing a
@@ -73,6 +81,9 @@ class MinioStorage(Storage):
         self._credentials = (access_key, secret_key)
         self._clients = {}
         self.client = self._client_for(0)
+        # Set when MinIO refuses a write for lack of space, cleared by the next
+        # write it takes: until then readiness probes with a test write.
+        self.full = False
 
     def _client_for(self, size):
         """A client whose timeout allows the server ``size`` bytes of silent work (one per timeout)."""
@@ -97,6 +108,9 @@ class MinioStorage(Storage):
         try:
             yield
         except S3Error as exc:
+            if exc.code in _FULL:
+                self.full = True
+                raise StorageFull(f"{self.describe()} is full (it refused to {action}: {exc.code})") from exc
             raise StorageUnavailable(f"{self.describe()} refused to {action}: {exc.code}") from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             # ValueError: minio-py reports some protocol surprises that way.
@@ -119,6 +133,13 @@ class MinioStorage(Storage):
         with self._calling("check the bucket"):
             if not self.client.bucket_exists(bucket_name=self.bucket):
                 raise StorageUnavailable(f"{self.describe()}: the bucket does not exist")
+        if self.full:
+            key = new_probe_key()
+            with self._calling("store a readiness probe"):
+                self.client.put_object(bucket_name=self.bucket, object_name=key,
+                                       data=io.BytesIO(bytes(PROBE_BYTES)), length=PROBE_BYTES)
+            self._remove(key)
+            self.full = False
 
     def stage(self, stream, max_size=None, expected_size=None):
         key = new_upload_key()
@@ -137,6 +158,7 @@ class MinioStorage(Storage):
         except BaseException:
             self._remove(key)
             raise
+        self.full = False
         return StagedBlob(key=key, digest=reader.digest, size=reader.size)
 
     def commit(self, staged):
