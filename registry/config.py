@@ -22,12 +22,15 @@ DEFAULTS = {
     "HEAD_TIMEOUT": 10,
     "BODY_TIMEOUT": 15,
     "MIN_BODY_RATE": 1024,
+    # Uploads left behind by a killed request are removed at start-up once this old
+    # (younger ones may still be running on another instance).
+    "STALE_UPLOAD_SECONDS": 24 * 3600,
     # How long a retry waits for its twin still in progress before 409 idempotency_key_in_progress.
     "IDEMPOTENCY_WAIT_SECONDS": 1,
 }
 
 _INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
-                     "IDEMPOTENCY_WAIT_SECONDS", "HEAD_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE")
+                     "IDEMPOTENCY_WAIT_SECONDS", "HEAD_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE", "STALE_UPLOAD_SECONDS")
 
 
 class ConfigError(Exception):

@@ -243,6 +243,18 @@ class RegistryServer:
             self.http.close()
 
 
+def leftover_uploads(storage_url):
+    """Upload keys left in storage, and on MinIO its unfinished multipart uploads too."""
+    from registry.storage import storage_from_url
+
+    storage = storage_from_url(storage_url)
+    leftovers = storage.upload_keys()
+    if hasattr(storage, "client"):
+        listed = storage.client._list_multipart_uploads(bucket_name=storage.bucket)  # MinIO: no prefix filter
+        leftovers += [f"multipart:{upload.object_name}" for upload in listed.uploads]
+    return leftovers
+
+
 def without_registry_settings():
     """This process's environment minus every REGISTRY_* variable."""
     return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from registry.storage import storage_from_url
 from tests.servers import RegistryServer
+from tests.servers import leftover_uploads
 from tests.slow_clients import SlowClients
 from tests.slow_clients import latencies
 from tests.slow_clients import percentile
@@ -34,14 +34,8 @@ def server(request, tmp_path_factory):
 
 
 def _staged(server):
-    """Upload keys left in storage, and on MinIO its unfinished multipart uploads too."""
-    storage = storage_from_url(server.env.get("REGISTRY_STORAGE_URL") or
-                               "file://" + os.path.join(server.env["REGISTRY_DATA_DIR"], "blobs"))
-    leftovers = storage.upload_keys()
-    if hasattr(storage, "client"):
-        listed = storage.client._list_multipart_uploads(bucket_name=storage.bucket, prefix="uploads/")
-        leftovers += [upload.object_name for upload in listed.uploads]
-    return leftovers
+    return leftover_uploads(server.env.get("REGISTRY_STORAGE_URL") or
+                            "file://" + os.path.join(server.env["REGISTRY_DATA_DIR"], "blobs"))
 
 
 def _nothing_staged_soon(server, within=5.0):
@@ -150,6 +144,7 @@ def test_an_upload_trickling_under_the_minimum_rate_is_dropped(server):
             except TimeoutError:
                 continue
         elapsed = time.monotonic() - started
+        answer += _answer(sock, 5)[0]
     status, _, error = _error(answer)
     assert status == 408
     assert "under 1024 bytes/s" in error["message"]

@@ -91,7 +91,14 @@ class Storage:
         raise NotImplementedError
 
     def check(self):
-        """Raise StorageUnavailable unless the backend answers."""
+        """Raise StorageUnavailable unless the backend answers, StorageFull if it takes no writes."""
+        raise NotImplementedError
+
+    def remove_stale_uploads(self, older_than):
+        """Remove what uploads left behind (killed mid-upload) ``older_than`` seconds ago; return how many.
+
+        Younger leftovers may be uploads still running on another instance.
+        """
         raise NotImplementedError
 
     def ensure_ready(self):

@@ -3,6 +3,7 @@ import contextlib
 import errno
 import logging
 import os
+import time
 
 from ..errors import StorageFull
 from ..errors import StorageUnavailable
@@ -92,6 +93,21 @@ class LocalStorage(Storage):
             raise StorageUnavailable(f"blob {digest} is missing from {self.root}") from exc
         handle.seek(offset)
         return _read_file(handle, length)
+
+    def remove_stale_uploads(self, older_than):
+        # A staging file's mtime moves while its upload writes to it.
+        cutoff = time.time() - older_than
+        removed = 0
+        for key in self.upload_keys():
+            path = self._path(key)
+            try:
+                stale = os.stat(path).st_mtime < cutoff
+            except FileNotFoundError:  # committed or discarded meanwhile
+                continue
+            if stale:
+                _remove(path)
+                removed += 1
+        return removed
 
     def upload_keys(self):
         """Keys of uploads in progress (for tests and cleanup)."""

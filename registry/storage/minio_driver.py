@@ -5,6 +5,7 @@ authentication problem becomes StorageUnavailable (503) instead of a
 traceback, and responses are always closed and released.
 """
 import contextlib
+import datetime
 import io
 import logging
 import os
@@ -46,7 +47,7 @@ _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 # MinIO's answer (507) when a write would take its drives past their fill threshold.
 _FULL = ("XMinioStorageFull", "StorageFull")
 # After a write was refused for lack of space, readiness writes this much to see
-# whether MinIO takes writes again (it lets tiny objects through when full).
+# whether MinIO takes writes again (it still stores tiny objects when full).
 PROBE_BYTES = MiB
 
 
@@ -134,12 +135,16 @@ class MinioStorage(Storage):
             if not self.client.bucket_exists(bucket_name=self.bucket):
                 raise StorageUnavailable(f"{self.describe()}: the bucket does not exist")
         if self.full:
-            key = new_probe_key()
-            with self._calling("store a readiness probe"):
-                self.client.put_object(bucket_name=self.bucket, object_name=key,
-                                       data=io.BytesIO(bytes(PROBE_BYTES)), length=PROBE_BYTES)
-            self._remove(key)
-            self.full = False
+            self._test_write()
+
+    def _test_write(self):
+        """Store and remove a small object; raises StorageFull or StorageUnavailable, else clears ``full``."""
+        key = new_probe_key()
+        with self._calling("store a test write"):
+            self.client.put_object(bucket_name=self.bucket, object_name=key,
+                                   data=io.BytesIO(bytes(PROBE_BYTES)), length=PROBE_BYTES)
+        self._remove(key)
+        self.full = False
 
     def stage(self, stream, max_size=None, expected_size=None):
         key = new_upload_key()
@@ -155,6 +160,15 @@ class MinioStorage(Storage):
                     part_size=part_size,
                     num_parallel_uploads=1,
                 )
+        except StorageUnavailable as exc:
+            self._remove(key)
+            if _cut_off(exc):
+                # A full MinIO may answer 507 before reading the body and close
+                # the connection, which reads as an outage here: a test write
+                # raises StorageFull if that is what happened.
+                with contextlib.suppress(StorageUnavailable):
+                    self._test_write()
+            raise
         except BaseException:
             self._remove(key)
             raise
@@ -204,6 +218,32 @@ class MinioStorage(Storage):
             )
         return _stream(response)
 
+    def remove_stale_uploads(self, older_than):
+        cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=older_than)
+        removed = 0
+        with self._calling("list leftover uploads"):
+            for prefix in ("uploads/", "probes/"):
+                for obj in self.client.list_objects(bucket_name=self.bucket, prefix=prefix, recursive=True):
+                    if obj.last_modified is not None and obj.last_modified < cutoff:
+                        self._remove(obj.object_name)
+                        removed += 1
+            # Multipart uploads of killed requests hold their parts until aborted.
+            # minio-py has no public call for these two S3 operations, and MinIO
+            # lists uploads by exact key or all of them, not by a shorter prefix.
+            marker = None
+            while True:
+                listed = self.client._list_multipart_uploads(bucket_name=self.bucket, key_marker=marker)
+                for upload in listed.uploads:
+                    if not upload.object_name.startswith("uploads/"):
+                        continue
+                    if upload.initiated_time is not None and upload.initiated_time < cutoff:
+                        self.client._abort_multipart_upload(bucket_name=self.bucket, object_name=upload.object_name,
+                                                            upload_id=upload.upload_id)
+                        removed += 1
+                if not listed.is_truncated or not listed.next_key_marker:
+                    return removed
+                marker = listed.next_key_marker
+
     def _keys(self, prefix):
         with self._calling("list objects"):
             objects = self.client.list_objects(bucket_name=self.bucket, prefix=prefix, recursive=True)
@@ -216,6 +256,13 @@ class MinioStorage(Storage):
     def blob_keys(self):
         """Keys of all committed blobs."""
         return self._keys("blobs/")
+
+
+def _cut_off(exc):
+    """True if the connection broke mid-request (as opposed to a timeout or a refusal)."""
+    cause = exc.__cause__
+    reason = getattr(cause, "reason", cause)
+    return isinstance(reason, (urllib3.exceptions.ProtocolError, ConnectionError))
 
 
 def _stream(response):

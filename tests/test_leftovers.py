@@ -1,0 +1,70 @@
+"""Uploads cut off by a killed server leave staging files or multipart uploads; start-up removes the stale ones."""
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from registry.storage import storage_from_url
+from tests.servers import RegistryServer
+from tests.servers import leftover_uploads
+from tests.servers import wait_until
+
+pytestmark = pytest.mark.servers
+
+MiB = 1024 * 1024
+GRACE = 3
+
+
+@pytest.fixture(params=["local", "minio"])
+def storage_url(request, tmp_path):
+    if request.param == "local":
+        return f"file://{tmp_path}/blobs"
+    return request.getfixturevalue("minio").url()
+
+
+def _serve(tmp_path, storage_url):
+    return RegistryServer({"REGISTRY_DATA_DIR": str(tmp_path / "data"), "REGISTRY_STORAGE_URL": storage_url,
+                           "REGISTRY_STALE_UPLOAD_SECONDS": str(GRACE)}, workers=1, threads=2).start()
+
+
+def _start_upload_elsewhere(storage_url):
+    """An upload still running (on another instance, say): a fresh staging file or multipart upload."""
+    storage = storage_from_url(storage_url)
+    if hasattr(storage, "client"):
+        storage.client._create_multipart_upload(bucket_name=storage.bucket, object_name="uploads/" + "e" * 32,
+                                                headers={})
+    else:
+        with open(os.path.join(storage.root, "uploads", "e" * 32), "wb") as f:
+            f.write(b"in progress")
+
+
+def test_start_up_removes_what_killed_uploads_left_and_keeps_recent_ones(tmp_path, storage_url):
+    server = _serve(tmp_path, storage_url)
+    try:
+        run_id = server.http.post(f"{server.base_url}/runs", json={}, timeout=10).json()["run_id"]
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        # 20 MiB announced, 9 MiB sent: a staging file, or on MinIO a multipart
+        # upload holding its first 8 MiB part.
+        sock.sendall((f"PUT /runs/{run_id}/artifacts/cut.bin HTTP/1.1\r\nHost: x\r\n"
+                      f"Authorization: Bearer {server.token}\r\nContent-Length: {20 * MiB}\r\n\r\n").encode()
+                     + b"c" * (9 * MiB))
+        wait_until(lambda: leftover_uploads(storage_url), 10, "the upload to be staged")
+        for pid in server.worker_pids() + [server.process.pid]:
+            os.kill(pid, signal.SIGKILL)
+        server.process.wait()
+        sock.close()
+    finally:
+        server.stop()
+    killed = leftover_uploads(storage_url)
+    assert len(killed) == 1
+
+    time.sleep(GRACE + 1)
+    _start_upload_elsewhere(storage_url)
+    restarted = _serve(tmp_path, storage_url)
+    try:
+        assert [key.rsplit("/", 1)[1] for key in leftover_uploads(storage_url)] == ["e" * 32]
+        assert "removed 1 upload(s) left behind" in restarted.output()
+    finally:
+        restarted.stop()
