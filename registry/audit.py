@@ -5,8 +5,8 @@ own hash over a canonical encoding of all its fields, ids included. So an
 edited row no longer matches its hash, and a deleted, inserted or reordered
 row breaks the link to its neighbour; ``audit_head`` names the newest record,
 so dropping the tail shows too. Someone able to rewrite the whole table and
-recompute every hash is not stopped by this: publish ``head_hash`` (from
-``verify``) somewhere else to anchor the chain.
+recompute every hash is caught only by an anchor: the head hash copied to
+blob storage (anchors.py), which ``verify`` compares with the chain.
 """
 import hashlib
 import json
@@ -69,12 +69,13 @@ def append(action, actor, *, model=None, version=None, from_stage=None, to_stage
     return record
 
 
-def verify(batch_size: int = 1000) -> dict:
+def verify(anchor=None, batch_size: int = 1000) -> dict:
     """Recompute the chain over every row; return a report naming the first record that does not match.
 
     Ids must run 1, 2, 3... up to the head: a row with any other id (zero,
     negative, NULL, or past a gap) is reported, so nothing can hide outside
-    the range the walk covers.
+    the range the walk covers. With ``anchor`` (see anchors.py), the chain
+    must also reach the anchored record, with the anchored hash.
     """
     stray = (AuditRecord.select().where(AuditRecord.id.is_null() | (AuditRecord.id < 1))
              .order_by(AuditRecord.id).first())
@@ -89,6 +90,9 @@ def verify(batch_size: int = 1000) -> dict:
                                                  "a record was deleted, inserted or reordered")
             if record_hash(record) != record.hash:
                 return _broken(count, record.id, "its contents do not match its hash: the record was edited")
+            if anchor is not None and record.id == anchor.record_id and record.hash != anchor.hash:
+                return _broken(count, record.id, "its hash differs from the one anchored outside the database: "
+                                                 "the chain was rewritten")
             previous, count, last_id = record.hash, count + 1, record.id
         if len(batch) < batch_size:
             break
@@ -96,11 +100,16 @@ def verify(batch_size: int = 1000) -> dict:
     if head is None or head.last_id != last_id or head.last_hash != previous:
         return _broken(count, last_id + 1, "the newest records are missing: the head names record "
                                            f"{head.last_id if head else '(none)'}")
-    return {"ok": True, "records": count, "head_hash": previous, "first_bad": None}
+    if anchor is not None and last_id < anchor.record_id:
+        return _broken(count, last_id + 1, f"the newest records are missing: record {anchor.record_id} "
+                                           "was anchored outside the database")
+    return {"ok": True, "records": count, "head_hash": previous, "first_bad": None,
+            "anchored": None if anchor is None else anchor.record_id}
 
 
 def _broken(count, record_id, reason):
-    return {"ok": False, "records": count, "head_hash": None, "first_bad": {"id": record_id, "reason": reason}}
+    return {"ok": False, "records": count, "head_hash": None, "first_bad": {"id": record_id, "reason": reason},
+            "anchored": None}
 
 
 def first_free_version(name):

@@ -161,19 +161,37 @@ def audit():
 @audit.command("verify")
 def audit_verify():
     """Recompute the audit hash chain; exit 1 naming the first record that does not match."""
+    from . import anchors
     from . import audit as audit_log
     from .db import database
 
-    _build_app()
+    app = _build_app()
+    anchor = _guarded(anchors.latest, app.extensions["registry_storage"])
     with database.connection_context():
-        report = audit_log.verify()
+        report = audit_log.verify(anchor)
     if report["ok"]:
-        click.echo(f"ok: {report['records']} records, head {report['head_hash']}")
+        matched = f", matches the anchor of record {anchor.record_id}" if anchor else ", no anchor yet"
+        click.echo(f"ok: {report['records']} records, head {report['head_hash']}{matched}")
         return
     bad = report["first_bad"]
     click.echo(f"TAMPERED: record {bad['id']}: {bad['reason']} ({report['records']} records verified before it)",
                err=True)
     sys.exit(1)
+
+
+@audit.command("anchor")
+def audit_anchor():
+    """Write the newest record's hash to blob storage, where verify compares the chain with it."""
+    from . import anchors
+    from .db import database
+
+    app = _build_app()
+    with database.connection_context():
+        anchor = _guarded(anchors.anchor_head, _operator(), app.extensions["registry_storage"])
+    if anchor is None:
+        click.echo("nothing to anchor: the audit log is empty")
+        return
+    click.echo(f"anchored record {anchor.record_id}: {anchor.hash}")
 
 
 @main.command()

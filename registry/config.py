@@ -25,12 +25,16 @@ DEFAULTS = {
     # Uploads left behind by a killed request are removed at start-up once this old
     # (younger ones may still be running on another instance).
     "STALE_UPLOAD_SECONDS": 24 * 3600,
+    # Each server worker anchors the audit head in blob storage once this many
+    # records were appended since the latest anchor (also: `registry audit anchor`).
+    "AUDIT_ANCHOR_EVERY": 100,
     # How long a retry waits for its twin still in progress before 409 idempotency_key_in_progress.
     "IDEMPOTENCY_WAIT_SECONDS": 1,
 }
 
 _INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
-                     "IDEMPOTENCY_WAIT_SECONDS", "HEAD_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE", "STALE_UPLOAD_SECONDS")
+                     "IDEMPOTENCY_WAIT_SECONDS", "HEAD_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE", "STALE_UPLOAD_SECONDS",
+                     "AUDIT_ANCHOR_EVERY")
 
 
 class ConfigError(Exception):

@@ -313,5 +313,8 @@ class AuditVerifySchema(Schema):
     ok = fields.Boolean(required=True)
     records = fields.Integer(required=True, metadata={"description": "Records checked before stopping."})
     head_hash = fields.String(allow_none=True, required=True,
-                              metadata={"description": "Hash of the newest record; keep it elsewhere to anchor the chain."})
+                              metadata={"description": "Hash of the newest record."})
     first_bad = fields.Nested(AuditBreakSchema, allow_none=True, required=True)
+    anchored = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "The record whose hash the latest anchor in blob storage holds, and the chain matched; "
+                       "null if there is no anchor yet or the chain is broken."})

@@ -41,8 +41,11 @@ class _Gunicorn(BaseApplication):
         # forking. A worker restarted while a dependency is down must still
         # boot (and answer 503), or gunicorn would stop the whole server.
         from . import create_app
+        from . import followers
 
-        return create_app(migrate=False)
+        app = create_app(migrate=False)
+        followers.start(app)
+        return app
 
 
 _gunicorn_default_headers = gunicorn_wsgi.Response.default_headers

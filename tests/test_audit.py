@@ -56,7 +56,7 @@ def _cli_verify(backend_env):
 def test_intact_chain_verifies(client, activity, backend_env):
     report = _verify(client)
     # 1 token creation + 3 registrations + 5 moves (one promotion also archived version 1)
-    assert report == {"ok": True, "records": 9, "head_hash": report["head_hash"], "first_bad": None}
+    assert report == {"ok": True, "records": 9, "head_hash": report["head_hash"], "first_bad": None, "anchored": None}
     records = client.get("/audit").json["records"]
     assert records[-1]["hash"] == report["head_hash"]
     assert all(b["prev_hash"] == a["hash"] for a, b in zip(records, records[1:], strict=False))
@@ -108,7 +108,7 @@ def test_a_deleted_newest_row_is_found(app, client, activity):
     _unprotected(app)
     _sql(app, "DELETE FROM audit_record WHERE id = 9")
     report = _verify(client)
-    assert report == {"ok": False, "records": 8, "head_hash": None, "first_bad": {
+    assert report == {"ok": False, "records": 8, "head_hash": None, "anchored": None, "first_bad": {
         "id": 9, "reason": "the newest records are missing: the head names record 9"}}
 
 
@@ -159,7 +159,7 @@ def test_editing_any_hashed_field_is_found(app, client, activity, column, record
     _sql(app, f"UPDATE audit_record SET {column} = %s WHERE id = %s", (value, record_id))
     report = _verify(client)
     reason = LINK_BROKEN if column == "prev_hash" else "its contents do not match its hash: the record was edited"
-    assert report == {"ok": False, "records": record_id - 1, "head_hash": None,
+    assert report == {"ok": False, "records": record_id - 1, "head_hash": None, "anchored": None,
                       "first_bad": {"id": record_id, "reason": reason}}
 
 
@@ -205,7 +205,7 @@ def test_a_forged_record_outside_the_id_range_is_found(app, client, activity, re
     _forge_outside_the_chain(app, record_id)
     report = _verify(client)
     assert report["ok"] is False, report
-    assert report == {"ok": False, "records": 0, "head_hash": None, "first_bad": {
+    assert report == {"ok": False, "records": 0, "head_hash": None, "anchored": None, "first_bad": {
         "id": record_id, "reason": "its id is outside the chain (ids start at 1): the record was inserted by hand"}}
 
 
@@ -284,7 +284,8 @@ def test_which_version_was_in_production_at_a_time(client, registry):
 ])
 def test_a_tampered_head_is_found(app, client, activity, statement, reason):
     _sql(app, statement)
-    assert _verify(client) == {"ok": False, "records": 9, "head_hash": None, "first_bad": {"id": 10, "reason": reason}}
+    assert _verify(client) == {"ok": False, "records": 9, "head_hash": None, "anchored": None,
+                               "first_bad": {"id": 10, "reason": reason}}
 
 
 def test_time_filters_are_inclusive_since_and_exclusive_until(client, activity):

@@ -94,6 +94,18 @@ class Storage:
         """Raise StorageUnavailable unless the backend answers, StorageFull if it takes no writes."""
         raise NotImplementedError
 
+    def put_once(self, key, data):
+        """Store small ``data`` under ``key`` unless the key exists; never overwrite. Return True if written."""
+        raise NotImplementedError
+
+    def read_small(self, key):
+        """The bytes of a small object written by ``put_once``, or None if there is none."""
+        raise NotImplementedError
+
+    def keys(self, prefix):
+        """Sorted keys under ``prefix``."""
+        raise NotImplementedError
+
     def remove_stale_uploads(self, older_than):
         """Remove what uploads left behind (killed mid-upload) ``older_than`` seconds ago; return how many.
 

@@ -109,9 +109,39 @@ class LocalStorage(Storage):
                 removed += 1
         return removed
 
+    def put_once(self, key, data):
+        path = self._path(key)
+        with self._writing():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            except FileExistsError:
+                return False
+            with os.fdopen(descriptor, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        return True
+
+    def read_small(self, key):
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot read {key} from {self.root}: {exc.strerror}") from exc
+
+    def keys(self, prefix):
+        folder = self._path(prefix.rstrip("/"))
+        try:
+            return sorted(prefix + name for name in os.listdir(folder))
+        except FileNotFoundError:
+            return []
+
     def upload_keys(self):
         """Keys of uploads in progress (for tests and cleanup)."""
-        return sorted(f"uploads/{name}" for name in os.listdir(self._path("uploads")))
+        return self.keys("uploads/")
 
     def blob_keys(self):
         """Keys of all committed blobs."""

@@ -244,6 +244,37 @@ class MinioStorage(Storage):
                     return removed
                 marker = listed.next_key_marker
 
+    def put_once(self, key, data):
+        try:
+            with self._calling("store a write-once object"):
+                # Conditional write: MinIO refuses it (412) if the key exists.
+                # put_object would send the header as user metadata, so this
+                # uses minio-py's plain PutObject call.
+                self.client._put_object(bucket_name=self.bucket, object_name=key, data=data,
+                                        headers={"If-None-Match": "*", "Content-Type": "application/json"})
+        except StorageUnavailable as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code == "PreconditionFailed":
+                return False
+            raise
+        return True
+
+    def read_small(self, key):
+        try:
+            with self._calling("read an object"):
+                response = self.client.get_object(bucket_name=self.bucket, object_name=key)
+                try:
+                    return response.read()
+                finally:
+                    response.close()
+                    response.release_conn()
+        except StorageUnavailable as exc:
+            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
+                return None
+            raise
+
+    def keys(self, prefix):
+        return self._keys(prefix)
+
     def _keys(self, prefix):
         with self._calling("list objects"):
             objects = self.client.list_objects(bucket_name=self.bucket, prefix=prefix, recursive=True)
