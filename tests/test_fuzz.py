@@ -7,14 +7,19 @@ the generated names, run ids and paths are drawn from them, so the fuzzer
 reaches the code behind the 404s. The run is bounded (examples per
 operation, fixed seed) so CI stays fast.
 """
+import json
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 
+from registry.errors import ERROR_CODES
+from tests.fuzz import hostile
 from tests.servers import RegistryServer
+from tests.servers import leftover_uploads
 
 # Each test starts its own server processes.
 pytestmark = pytest.mark.servers
@@ -62,7 +67,8 @@ values = ["1", "2", "3", "latest", "production", "Staging"]
 def test_schemathesis_finds_nothing(backend_env, tmp_path):
     server = RegistryServer(backend_env, workers=2, threads=8).start()
     try:
-        config = _config(tmp_path, _seed(server))
+        run_id = _seed(server)
+        config = _config(tmp_path, run_id)
         schemathesis = os.path.join(os.path.dirname(sys.executable), "schemathesis")
         result = subprocess.run(
             [schemathesis, "--config-file", config,
@@ -80,5 +86,62 @@ def test_schemathesis_finds_nothing(backend_env, tmp_path):
         assert result.returncode == 0, output[-20000:]
         # The token survived the run (the fuzzer cannot revoke the token it uses).
         assert server.http.get(f"{server.base_url}/models", timeout=10).status_code == 200
+        _hostile_corpus(server, run_id)
     finally:
         server.stop()
+
+
+def _json_operations(run_id):
+    """(method, path) of every operation whose body is JSON, with the seeded names filled in."""
+    with open(os.path.join(ROOT, "openapi.yaml")) as f:
+        paths = yaml.safe_load(f)["paths"]
+    values = {"name": "Fuzz", "ref": "3", "run_id": run_id}
+    for template, operations in sorted(paths.items()):
+        for method, operation in sorted(operations.items()):
+            if method in ("post", "put", "patch") and "application/json" in operation.get("requestBody", {}).get("content", {}):
+                yield method.upper(), re.sub(r"{(\w+)}", lambda m: values[m.group(1)], template)
+
+
+def _hostile_corpus(server, run_id):
+    """Every hostile body against every operation with a body: a JSON 4xx (or a 2xx), never a 5xx."""
+    cases = []
+    for method, path in _json_operations(run_id):
+        for name, body in hostile.JSON_BODIES.items():
+            cases.append((f"{method} {path} json:{name}", method, path, hostile.length_framing(body), body,
+                          b"application/json"))
+        for name, body in hostile.CHUNKED_BODIES.items():
+            cases.append((f"{method} {path} chunked:{name}", method, path, b"Transfer-Encoding: chunked\r\n",
+                          body, b"application/json"))
+    upload = f"/runs/{run_id}/artifacts/hostile.bin"
+    for name, body in hostile.CHUNKED_BODIES.items():
+        cases.append((f"PUT upload chunked:{name}", "PUT", upload, b"Transfer-Encoding: chunked\r\n", body,
+                      b"application/octet-stream"))
+    for name, framing in hostile.FRAMINGS.items():
+        for method, path, ctype in (("POST", "/models", b"application/json"),
+                                    ("PUT", upload, b"application/octet-stream")):
+            cases.append((f"{method} {path} framing:{name}", method, path, framing, b"3\r\nabc\r\n0\r\n\r\n", ctype))
+    failures = []
+    for label, method, path, framing, body, ctype in cases:
+        status, head, answer = hostile.send(server.port, method, path, server.token, framing, body, ctype)
+        problem = _problem(status, head, answer)
+        if problem:
+            failures.append(f"{label}: {problem}")
+    print(f"hostile corpus: {len(cases)} requests, {len(failures)} failures")
+    assert failures == []
+    assert server.http.get(f"{server.base_url}/healthz", timeout=10).status_code == 200
+    assert leftover_uploads(server.env.get("REGISTRY_STORAGE_URL") or
+                            "file://" + os.path.join(server.env["REGISTRY_DATA_DIR"], "blobs")) == []
+
+
+def _problem(status, head, answer):
+    if status is None:
+        return "no answer (connection dropped)"
+    if status >= 500:
+        return f"{status}: {answer[:300]!r}"
+    if status >= 400:
+        if "application/json" not in head:
+            return f"{status} without a JSON body: {answer[:300]!r}"
+        code = json.loads(answer)["error"]["code"]
+        if ERROR_CODES.get(code) != status:
+            return f"{status} with code {code!r}"
+    return None
