@@ -50,6 +50,9 @@ LINGER_BYTES = 64 * 1024
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d{1,18})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)
+# Such a client sends its body only after "100 Continue", which gunicorn sends
+# once a thread handles the request: its body is not waited for here.
+_EXPECT = re.compile(rb"^expect[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def _wanted_bytes(buffered):
         return None if len(buffered) < HEAD_BYTES else len(buffered)
     head = bytes(buffered[:end.start()])
     length = _CONTENT_LENGTH.search(head)
-    if _TRANSFER_ENCODING.search(head) or length is None or int(length.group(1)) > PREREAD_BODY_BYTES:
+    if (_TRANSFER_ENCODING.search(head) or _EXPECT.search(head) or length is None
+            or int(length.group(1)) > PREREAD_BODY_BYTES):
         return end.end()
     return end.end() + int(length.group(1))
 

@@ -221,3 +221,19 @@ def test_streamed_bodies_past_their_threads_get_503_and_other_requests_still_run
     stored = server.http.put(f"{server.base_url}/runs/{run_id}/artifacts/late.bin", data=b"x" * 200_000, timeout=10)
     assert stored.status_code == 201
     assert _staged(server) == []
+
+
+def test_a_small_body_sent_after_100_continue_is_not_waited_for(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        body = json.dumps({"name": f"Continued{os.getpid()}"}).encode()
+        sock.sendall((f"POST /models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+                      f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                      "Expect: 100-continue\r\nConnection: close\r\n\r\n").encode())
+        started = time.monotonic()
+        interim = sock.recv(65536)
+        waited = time.monotonic() - started
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        data, _ = _answer(sock, 10)
+    assert waited < 1.0
+    assert int((interim.split(b"\r\n\r\n", 1)[1] + data).split()[1]) == 201
