@@ -44,9 +44,10 @@ HEAD_BYTES = 64 * 1024
 # Responses are written in slices of this size, each within body_timeout.
 SEND_SLICE = 64 * 1024
 # A closing connection is drained of what the client still sends (so the
-# kernel does not reset it and cut the last response) for at most this long.
+# kernel does not reset it and cut the last response, e.g. a 413 to a client
+# still sending its body) for at most this long, and this much.
 LINGER_SECONDS = 2.0
-LINGER_BYTES = 64 * 1024
+LINGER_BYTES = 16 * 1024 * 1024
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d{1,18})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)

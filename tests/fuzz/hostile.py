@@ -72,7 +72,10 @@ def send(port, method, path, token, framing, body, content_type=b"application/js
             sock.sendall(head + body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # refused before the body was read; the answer is still there to read
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # already reset: whatever arrived before is still read below
         data = b""
         try:
             while chunk := sock.recv(65536):
