@@ -72,7 +72,7 @@ def _body_was_read(request):
 
 def prepare(app):
     """Create the data directory, the bucket, the schema and (on first start)
-    the admin token, and remove stale upload leftovers; return the migrations applied.
+    the admin token; return the migrations applied.
 
     Raises StorageUnavailable or peewee errors when a dependency is unreachable.
     """
@@ -83,11 +83,7 @@ def prepare(app):
     from .db import database
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
-    storage = app.extensions["registry_storage"]
-    storage.ensure_ready()
-    removed = storage.remove_stale_uploads(app.config["STALE_UPLOAD_SECONDS"])
-    if removed:
-        logger.info("removed %d upload(s) left behind more than %d s ago", removed, app.config["STALE_UPLOAD_SECONDS"])
+    app.extensions["registry_storage"].ensure_ready()
     with database.connection_context():
         applied = migrations.upgrade()
         auth.bootstrap_admin(app.config["DATA_DIR"])

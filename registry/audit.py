@@ -14,6 +14,7 @@ import json
 from peewee import fn
 
 from . import lifecycle
+from .anchors import Anchor
 from .db import is_postgres
 from .errors import RegistryError
 from .models import AuditHead
@@ -69,7 +70,7 @@ def append(action, actor, *, model=None, version=None, from_stage=None, to_stage
     return record
 
 
-def verify(anchor=None, batch_size: int = 1000) -> dict:
+def verify(anchor: Anchor | None = None, batch_size: int = 1000) -> dict:
     """Recompute the chain over every row; return a report naming the first record that does not match.
 
     Ids must run 1, 2, 3... up to the head: a row with any other id (zero,

@@ -65,7 +65,12 @@ def serve(host, port, workers, threads, timeout):
 
     # Validate configuration, reach dependencies and migrate once, up front,
     # so a mistake is one clear line instead of N crashing workers.
-    settings = _build_app().config
+    app = _build_app()
+    settings = app.config
+    stale = settings["STALE_UPLOAD_SECONDS"]
+    removed = _guarded(app.extensions["registry_storage"].remove_stale_uploads, stale)
+    if removed:
+        logger.info("removed %d upload(s) left behind more than %d s ago", removed, stale)
     # Workers are forked from this process: they must not inherit its sockets.
     getattr(database.obj, "close_all", lambda: None)()
     limits = ClientLimits(head_timeout=settings["HEAD_TIMEOUT"], body_timeout=settings["BODY_TIMEOUT"],

@@ -86,6 +86,13 @@ class StorageUnavailable(RegistryError):
         super().__init__("storage_unavailable", message)
 
 
+class StorageFull(RegistryError):
+    """Blob storage has no room for the bytes being written; raised by storage drivers."""
+
+    def __init__(self, message):
+        super().__init__("storage_full", message)
+
+
 def error_response(code, message, details=None, headers=None):
     body = {"code": code, "message": message}
     if details:
@@ -95,13 +102,6 @@ def error_response(code, message, details=None, headers=None):
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
-
-
-class StorageFull(RegistryError):
-    """Blob storage has no room for the bytes being written; raised by storage drivers."""
-
-    def __init__(self, message):
-        super().__init__("storage_full", message)
 
 
 def raw_http_error(code, message, headers=None):
