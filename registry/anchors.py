@@ -11,13 +11,16 @@ storage (see the README's audit section).
 import json
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .auth import Principal
 from .errors import RegistryError
 from .models import AuditHead
 from .storage.keys import ANCHOR_PREFIX
 from .storage.keys import anchor_key
 from .storage.keys import anchor_record_id
+
+if TYPE_CHECKING:  # auth imports audit, which imports this module
+    from .auth import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ class Anchor:
     hash: str
 
 
-def anchor_head(principal: Principal, storage) -> Anchor | None:
+def anchor_head(principal: "Principal", storage) -> Anchor | None:
     """Anchor the newest committed audit record; None while the log is empty.
 
     Anchoring a record twice is harmless: the same record always has the
