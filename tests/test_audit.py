@@ -315,3 +315,12 @@ def test_at_the_exact_time_of_a_move_the_move_counts(client, registry):
     moved = registry.move("M", 1, "Production")["transitions"][-1]["created_at"]
     response = client.get("/models/M/versions/production", query_string={"at": moved})
     assert response.status_code == 200 and response.json["version"] == 1
+
+
+def test_a_record_appended_without_a_comment_has_an_empty_one(app):
+    with app.app_context(), database.atomic():
+        record = audit.append(audit.TOKEN_REVOKE, "ops", subject="gone")
+    with app.app_context():
+        stored = AuditRecord.get_by_id(record.id)
+        assert stored.comment == "" and stored.hash == record_hash(stored)
+        assert audit.verify()["ok"] is True
