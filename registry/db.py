@@ -35,12 +35,15 @@ def database_from_url(url, timeout=2):
             raise ConfigError("DATABASE_URL", f"use three slashes and a file path; expected {_FORMAT}")
         return SqliteDatabase(
             path,
+            # busy_timeout first: switching to WAL needs the lock another
+            # process (a concurrent `db upgrade`) may hold, and must wait for it.
             pragmas={
+                "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
                 "journal_mode": "wal",
                 "foreign_keys": 1,
-                "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
                 "synchronous": "normal",
             },
+            timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
         )
     if parts.scheme in ("postgres", "postgresql"):
         dbname = parts.path.lstrip("/")
