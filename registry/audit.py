@@ -10,6 +10,7 @@ blob storage (anchors.py), which ``verify`` compares with the chain.
 """
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from peewee import fn
 
@@ -25,6 +26,9 @@ from .models import utcnow
 from .names import VERSION_NUMBER_RE
 from .names import check_model_name
 from .refs import resolve_ref
+
+if TYPE_CHECKING:  # auth imports this module
+    from .auth import Principal
 
 GENESIS = "0" * 64
 REGISTER = "register"
@@ -185,3 +189,21 @@ def resolve_ref_at(model, ref, at):
     if wanted is None:
         raise RegistryError("not_found", missing)
     return resolve_ref(model, str(wanted))
+
+
+def read_log(principal: "Principal", **filters) -> tuple[list, int | None]:
+    """``search`` for a caller allowed to see the whole log (it spans every model and token)."""
+    _require_whole_log(principal)
+    return search(**filters)
+
+
+def verify_log(principal: "Principal", anchor: Anchor | None = None) -> dict:
+    """``verify`` for a caller allowed to see the whole log."""
+    _require_whole_log(principal)
+    return verify(anchor)
+
+
+def _require_whole_log(principal):
+    # Every role may read (reader is the lowest); what matters is the scope.
+    if principal.models:
+        raise RegistryError("forbidden", "The audit log needs a token that is not limited to some models.")

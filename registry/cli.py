@@ -173,7 +173,7 @@ def audit_verify():
     app = _build_app()
     anchor = _guarded(anchors.latest, app.extensions["registry_storage"])
     with database.connection_context():
-        report = audit_log.verify(anchor)
+        report = audit_log.verify_log(_operator(), anchor)
     if report["ok"]:
         matched = f", matches the anchor of record {anchor.record_id}" if anchor else ", no anchor yet"
         click.echo(f"ok: {report['records']} records, head {report['head_hash']}{matched}")

@@ -224,3 +224,14 @@ def test_token_request_refusals(app):
         assert (record.actor, record.comment) == ("me", "role writer")
         assert refusal(auth.create_token, OPERATOR, "peer", "reader") == (
             "already_exists", "An active token named 'peer' exists; revoke it or pick another name.", None)
+
+
+def test_the_whole_audit_log_needs_an_unscoped_reader(model):
+    scoped = auth.Principal(name="nlp-admin", role="admin", models=("M",))
+    message = "The audit log needs a token that is not limited to some models."
+    assert refusal(audit.read_log, scoped) == ("forbidden", message, None)
+    assert refusal(audit.verify_log, scoped) == ("forbidden", message, None)
+    reader = auth.Principal(name="auditor", role="reader")
+    records, after = audit.read_log(reader, action="token_create", limit=10)
+    assert after is None and all(r.action == "token_create" for r in records)
+    assert audit.verify_log(reader)["ok"] is True
