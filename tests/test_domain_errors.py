@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from registry import anchors
 from registry import audit
 from registry import auth
 from registry import lifecycle
@@ -235,3 +236,5 @@ def test_the_whole_audit_log_needs_an_unscoped_reader(model):
     records, after = audit.read_log(reader, action="token_create", limit=10)
     assert after is None and all(r.action == "token_create" for r in records)
     assert audit.verify_log(reader)["ok"] is True
+    beyond = audit.verify_log(reader, anchors.Anchor(record_id=999, hash="f" * 64))
+    assert beyond["ok"] is False and "record 999 was anchored" in beyond["first_bad"]["reason"]
