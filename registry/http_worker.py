@@ -121,6 +121,16 @@ def _wanted_bytes(buffered):
     return end.end() + int(length.group(1))
 
 
+def _recv_ready(sock):
+    """What a readable non-blocking socket holds: bytes, b"" once closed or broken, None if nothing yet."""
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 def _streams_body(req):
     for name, value in req.headers:
         if name == "TRANSFER-ENCODING":
@@ -164,12 +174,9 @@ class SlowClientSafeWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read_head, conn))
 
     def _read_head(self, conn, _sock=None):
-        try:
-            data = conn.sock.recv(65536)
-        except BlockingIOError:
+        data = _recv_ready(conn.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._stop_waiting(conn)
             self._close(conn)
@@ -237,12 +244,9 @@ class SlowClientSafeWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
 
     def _drain(self, conn, _sock):
-        try:
-            data = conn.sock.recv(65536)
-        except BlockingIOError:
+        data = _recv_ready(conn.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.drained += len(data)
         if not data or conn.drained >= LINGER_BYTES:
             self._stop_lingering(conn)
