@@ -8,6 +8,7 @@ harmless. A dependency outage only delays the next anchor.
 """
 import logging
 import threading
+import time
 
 from . import anchors
 from .auth import SYSTEM
@@ -30,8 +31,8 @@ def _follow(app):
     storage = app.extensions["registry_storage"]
     every = app.config["AUDIT_ANCHOR_EVERY"]
     anchored = None  # record id of the latest anchor, once read
-    stop = threading.Event()
-    while not stop.wait(POLL_SECONDS):
+    while True:  # a daemon thread: it ends with the worker process
+        time.sleep(POLL_SECONDS)
         try:
             if anchored is None:
                 latest = anchors.latest(storage)
