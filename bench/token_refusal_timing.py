@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from registry import auth  # noqa: E402
 from registry import create_app  # noqa: E402
+from registry.domain import auth  # noqa: E402
 from registry.errors import RegistryError  # noqa: E402
 
 

@@ -78,9 +78,9 @@ def prepare(app):
     """
     import os
 
-    from . import auth
     from . import migrations
     from .db import database
+    from .domain import auth
 
     os.makedirs(app.config["DATA_DIR"], exist_ok=True)
     app.extensions["registry_storage"].ensure_ready()

@@ -108,8 +108,8 @@ def token():
 @click.option("--expires-in", "expires_in", type=click.IntRange(1, 3650), help="Days until it expires.")
 def token_create(name, role, models, expires_in):
     """Create a token and print it as the last line (it is not shown again)."""
-    from . import auth
     from .db import database
+    from .domain import auth
 
     _build_app()
     with database.connection_context():
@@ -123,8 +123,8 @@ def token_create(name, role, models, expires_in):
 @token.command("list")
 def token_list():
     """List tokens (never their values)."""
-    from . import auth
     from .db import database
+    from .domain import auth
 
     _build_app()
     with database.connection_context():
@@ -140,8 +140,8 @@ def token_list():
 @click.argument("name")
 def token_revoke(name):
     """Revoke the active token NAME."""
-    from . import auth
     from .db import database
+    from .domain import auth
 
     _build_app()
     with database.connection_context():
@@ -153,7 +153,7 @@ def _operator():
     """Whoever runs the CLI on the server's own configuration acts as an unlimited admin."""
     import getpass
 
-    from .auth import Principal
+    from .domain.auth import Principal
 
     return Principal(name=f"cli:{getpass.getuser()}", role="admin")
 
@@ -166,9 +166,9 @@ def audit():
 @audit.command("verify")
 def audit_verify():
     """Recompute the audit hash chain; exit 1 naming the first record that does not match."""
-    from . import anchors
-    from . import audit as audit_log
     from .db import database
+    from .domain import anchors
+    from .domain import audit as audit_log
 
     app = _build_app()
     anchor = _guarded(anchors.latest, app.extensions["registry_storage"])
@@ -187,8 +187,8 @@ def audit_verify():
 @audit.command("anchor")
 def audit_anchor():
     """Write the newest record's hash to blob storage, where verify compares the chain with it."""
-    from . import anchors
     from .db import database
+    from .domain import anchors
 
     app = _build_app()
     with database.connection_context():

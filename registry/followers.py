@@ -10,9 +10,9 @@ import logging
 import threading
 import time
 
-from . import anchors
-from .auth import SYSTEM
 from .db import database
+from .domain import anchors
+from .domain.auth import SYSTEM
 from .models import AuditHead
 
 logger = logging.getLogger(__name__)

@@ -158,8 +158,8 @@ _APPEND_ONLY = {
 
 def _audit_and_tokens():
     """Move the stage history into the hash-chained audit log; add tokens and idempotency keys."""
-    from .audit import GENESIS
-    from .audit import record_hash
+    from .domain.audit import GENESIS
+    from .domain.audit import record_hash
     from .models import AuditRecord
 
     _run_sql(_AUDIT_AND_TOKENS)

@@ -95,7 +95,7 @@ class AuditRecord(BaseModel):
 
     Keyed by model name, not by a foreign key, so it outlives the model.
     ``hash`` covers every field and ``prev_hash``, so editing, deleting or
-    reordering rows breaks the chain (see registry/audit.py).
+    reordering rows breaks the chain (see registry/domain/audit.py).
     """
 
     id = BigIntegerField(primary_key=True)

@@ -6,16 +6,16 @@ from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import validate
 
-from .audit import ACTIONS as AUDIT_ACTIONS
-from .auth import MODEL_PATTERN_PATTERN
-from .auth import ROLES
-from .auth import TOKEN_NAME_PATTERN
-from .lifecycle import STAGES
+from .domain.audit import ACTIONS as AUDIT_ACTIONS
+from .domain.auth import MODEL_PATTERN_PATTERN
+from .domain.auth import ROLES
+from .domain.auth import TOKEN_NAME_PATTERN
+from .domain.lifecycle import STAGES
+from .domain.names import MODEL_NAME_PATTERN
+from .domain.names import SOURCE_PATTERN
+from .domain.names import STAGE_PATTERN
+from .domain.names import TEXT_PATTERN
 from .models import rfc3339
-from .names import MODEL_NAME_PATTERN
-from .names import SOURCE_PATTERN
-from .names import STAGE_PATTERN
-from .names import TEXT_PATTERN
 
 _MAX_TEXT = 5000
 _MAX_TAGS = 100

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from registry import anchors
-from registry import audit
-from registry.auth import Principal
+from registry.domain import anchors
+from registry.domain import audit
+from registry.domain.auth import Principal
 from registry.errors import RegistryError
 from registry.models import AuditHead
 from registry.models import AuditRecord

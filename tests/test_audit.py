@@ -8,11 +8,11 @@ import time
 import peewee
 import pytest
 
-from registry import audit
-from registry.audit import GENESIS
-from registry.audit import record_hash
 from registry.db import database
 from registry.db import is_postgres
+from registry.domain import audit
+from registry.domain.audit import GENESIS
+from registry.domain.audit import record_hash
 from registry.models import AuditRecord
 from tests.conftest import expect_error
 from tests.servers import without_registry_settings

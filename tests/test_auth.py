@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from registry import auth
 from registry import create_app
 from registry.db import database
+from registry.domain import auth
 from registry.models import ApiToken
 from registry.models import utcnow
 from tests.conftest import admin_token

@@ -6,14 +6,14 @@ import datetime
 
 import pytest
 
-from registry import anchors
-from registry import audit
-from registry import auth
-from registry import lifecycle
-from registry import names
 from registry import ranges
-from registry import refs
-from registry import service
+from registry.domain import anchors
+from registry.domain import audit
+from registry.domain import auth
+from registry.domain import lifecycle
+from registry.domain import names
+from registry.domain import refs
+from registry.domain import service
 from registry.errors import RegistryError
 from registry.models import ApiToken
 from registry.models import RegisteredModel

@@ -177,9 +177,9 @@ def test_a_claim_left_pending_by_an_earlier_release_does_not_lock_the_key_out(ap
 
 def test_a_keyed_request_that_fails_with_a_server_error_keeps_nothing(backend_config):
     # A view that writes, then fails the way a bug would: its work and its claim roll back.
-    from registry import service
     from registry.api.idempotency import idempotent
     from registry.api.security import principal
+    from registry.domain import service
 
     app = create_app(dict(backend_config, TESTING=True))
 
@@ -223,9 +223,9 @@ def _app_with_view(backend_config, view, rule="/custom", testing=True):
 
 
 def test_a_keyed_request_whose_answer_cannot_be_recorded_keeps_nothing(backend_config):
-    from registry import service
     from registry.api.idempotency import idempotent
     from registry.api.security import principal
+    from registry.domain import service
 
     @idempotent
     def work_then_lose_the_key_table():
@@ -243,9 +243,9 @@ def test_a_keyed_request_whose_answer_cannot_be_recorded_keeps_nothing(backend_c
 
 
 def test_a_keyed_request_whose_response_cannot_be_finished_keeps_nothing(backend_config):
-    from registry import service
     from registry.api.idempotency import idempotent
     from registry.api.security import principal
+    from registry.domain import service
 
     @idempotent
     def work():

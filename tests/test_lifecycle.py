@@ -3,7 +3,7 @@ import itertools
 
 import pytest
 
-from registry import lifecycle
+from registry.domain import lifecycle
 from registry.errors import RegistryError
 
 ALLOWED = {

@@ -3,10 +3,10 @@ import os
 
 import pytest
 
-from registry import audit
 from registry import create_app
 from registry import migrations
 from registry.db import database
+from registry.domain import audit
 
 
 @pytest.fixture

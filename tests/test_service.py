@@ -3,10 +3,10 @@ import io
 
 import pytest
 
-from registry import audit
-from registry import runs
-from registry import service
-from registry.auth import Principal
+from registry.domain import audit
+from registry.domain import runs
+from registry.domain import service
+from registry.domain.auth import Principal
 from registry.errors import RegistryError
 
 OPERATOR = Principal(name="operator", role="admin")

@@ -2,8 +2,8 @@
 from flask import current_app
 from flask.views import MethodView
 
-from .. import anchors
-from .. import audit
+from ..domain import anchors
+from ..domain import audit
 from ..schemas import AuditListSchema
 from ..schemas import AuditQuerySchema
 from ..schemas import AuditVerifySchema

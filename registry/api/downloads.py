@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from .. import archive
 from .. import ranges
-from .. import service
+from ..domain import service
 from ..schemas import ErrorSchema
 from ..schemas import FileListSchema
 from . import params

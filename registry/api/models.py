@@ -2,7 +2,7 @@
 from flask import current_app
 from flask.views import MethodView
 
-from .. import service
+from ..domain import service
 from ..schemas import ModelCreateSchema
 from ..schemas import ModelListQuerySchema
 from ..schemas import ModelListSchema

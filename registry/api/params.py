@@ -1,10 +1,10 @@
 """Path parameters as documented in openapi.yaml, with the patterns the code enforces."""
+from ..domain.names import ARTIFACT_PATH_PATTERN
+from ..domain.names import MAX_PATH_LENGTH
+from ..domain.names import MODEL_NAME_PATTERN
+from ..domain.names import REF_PATTERN
+from ..domain.names import RUN_ID_PATTERN
 from ..idempotency import KEY_PATTERN
-from ..names import ARTIFACT_PATH_PATTERN
-from ..names import MAX_PATH_LENGTH
-from ..names import MODEL_NAME_PATTERN
-from ..names import REF_PATTERN
-from ..names import RUN_ID_PATTERN
 
 
 def _path_param(name, description, **schema):

@@ -3,7 +3,7 @@ from flask import current_app
 from flask import request
 from flask.views import MethodView
 
-from .. import runs
+from ..domain import runs
 from ..schemas import FileListSchema
 from ..schemas import FileSchema
 from ..schemas import RunCreateSchema

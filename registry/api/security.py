@@ -10,7 +10,7 @@ import functools
 from flask import g
 from flask import request
 
-from .. import auth
+from ..domain import auth
 from .declarations import declared
 
 

@@ -1,7 +1,7 @@
 """/tokens: admins create, list and revoke API tokens."""
 from flask.views import MethodView
 
-from .. import auth
+from ..domain import auth
 from ..schemas import TokenCreatedSchema
 from ..schemas import TokenCreateSchema
 from ..schemas import TokenListSchema

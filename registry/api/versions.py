@@ -2,8 +2,8 @@
 from flask import url_for
 from flask.views import MethodView
 
-from .. import audit
-from .. import service
+from ..domain import audit
+from ..domain import service
 from ..schemas import HistorySchema
 from ..schemas import TransitionRequestSchema
 from ..schemas import TransitionResultSchema

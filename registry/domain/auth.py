@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
+from ..db import write_transaction
+from ..errors import RegistryError
+from ..models import ApiToken
+from ..models import utcnow
 from . import audit
 from . import lifecycle
-from .db import write_transaction
-from .errors import RegistryError
-from .models import ApiToken
-from .models import utcnow
 
 logger = logging.getLogger(__name__)
 
