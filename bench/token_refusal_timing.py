@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from registry import create_app  # noqa: E402
 from registry.domain import auth  # noqa: E402
-from registry.errors import RegistryError  # noqa: E402
+from registry.domain.errors import RegistryError  # noqa: E402
 
 
 def _refusal_seconds(header):

@@ -20,7 +20,7 @@ def create_app(test_config=None, migrate=True):
     from . import api
     from . import config
     from . import db
-    from . import errors
+    from .api import errors
     from .storage import storage_from_url
 
     settings = config.load(test_config)

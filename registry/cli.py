@@ -7,7 +7,7 @@ import click
 
 from . import __version__
 from .config import ConfigError
-from .errors import RegistryError
+from .domain.errors import RegistryError
 
 logger = logging.getLogger(__name__)
 

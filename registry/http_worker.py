@@ -33,8 +33,8 @@ from functools import partial
 from gunicorn.workers.gthread import TConn
 from gunicorn.workers.gthread import ThreadWorker
 
-from .errors import ClientTooSlow
-from .errors import raw_http_error
+from .api.errors import ClientTooSlow
+from .api.errors import raw_http_error
 
 # A request body up to this size is read by the event loop with its head.
 PREREAD_BODY_BYTES = 64 * 1024

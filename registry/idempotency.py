@@ -22,7 +22,7 @@ from peewee import OperationalError
 from .db import SQLITE_BUSY_TIMEOUT_MS
 from .db import database
 from .db import is_postgres
-from .errors import RegistryError
+from .domain.errors import RegistryError
 from .models import IdempotencyRecord
 from .models import utcnow
 
@@ -57,7 +57,6 @@ def in_progress() -> RegistryError:
     return RegistryError(
         "idempotency_key_in_progress",
         "A request with this Idempotency-Key is still running; retry shortly.",
-        headers={"Retry-After": "5"},
     )
 
 

@@ -5,7 +5,7 @@ view only translates headers in and out.
 """
 from dataclasses import dataclass
 
-from .errors import RegistryError
+from .domain.errors import RegistryError
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,5 @@ def span(size: int, digest: str, requested, if_range) -> Span:
             "range_not_satisfiable",
             f"The file is {size} bytes long; the requested range starts past its end.",
             {"size": size},
-            headers={"Content-Range": f"bytes */{size}"},
         )
     return Span(start, stop, size, partial=True)

@@ -4,7 +4,7 @@ from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from .errors import raw_http_error
+from .api.errors import raw_http_error
 from .http_worker import ClientLimits
 from .http_worker import SlowClientSafeWorker
 

@@ -8,7 +8,7 @@ import pytest
 from registry.domain import anchors
 from registry.domain import audit
 from registry.domain.auth import Principal
-from registry.errors import RegistryError
+from registry.domain.errors import RegistryError
 from registry.models import AuditHead
 from registry.models import AuditRecord
 from registry.storage.keys import anchor_key

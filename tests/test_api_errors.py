@@ -1,7 +1,7 @@
 """Hostile and malformed input: always a JSON error from the table, never a 500 or HTML."""
 import pytest
 
-from registry.errors import ERROR_CODES
+from registry.api.errors import STATUS as ERROR_CODES
 from tests.conftest import expect_error
 
 BAD_REQUESTS = [

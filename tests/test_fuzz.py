@@ -16,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from registry.errors import ERROR_CODES
+from registry.api.errors import STATUS as ERROR_CODES
 from tests.fuzz import hostile
 from tests.servers import RegistryServer
 from tests.servers import leftover_uploads

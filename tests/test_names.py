@@ -1,10 +1,10 @@
 """Validation of model names, run ids and artifact paths."""
 import pytest
 
+from registry.domain.errors import RegistryError
 from registry.domain.names import check_artifact_path
 from registry.domain.names import check_model_name
 from registry.domain.names import check_run_id
-from registry.errors import RegistryError
 
 
 @pytest.mark.parametrize("name", ["TextClassifier", "a", "nlp-bert_v2.1", "9lives", "x" * 128])

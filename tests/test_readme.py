@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from registry.errors import ERROR_CODES
+from registry.api.errors import STATUS as ERROR_CODES
 from tests.servers import RegistryServer
 
 pytestmark = pytest.mark.servers

@@ -7,7 +7,7 @@ from registry.domain import audit
 from registry.domain import runs
 from registry.domain import service
 from registry.domain.auth import Principal
-from registry.errors import RegistryError
+from registry.domain.errors import RegistryError
 
 OPERATOR = Principal(name="operator", role="admin")
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from registry.errors import RegistryError
+from registry.domain.errors import RegistryError
 from registry.storage import storage_from_url
 from registry.storage.keys import blob_key
 

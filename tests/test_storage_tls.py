@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from registry import create_app
-from registry.errors import StorageUnavailable
+from registry.domain.errors import StorageUnavailable
 from tests.conftest import admin_token
 from tests.servers import MinioServer
 

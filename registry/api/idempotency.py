@@ -13,8 +13,8 @@ from flask import g
 from flask import request
 
 from .. import idempotency
-from ..errors import database_unavailable_response
 from .declarations import declared
+from .errors import database_unavailable_response
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from flask import current_app
 from flask.views import MethodView
 
 from ..db import database
-from ..errors import RegistryError
-from ..errors import StorageFull
+from ..domain.errors import RegistryError
+from ..domain.errors import StorageFull
 from ..schemas import HealthSchema
 from ..schemas import ReadinessSchema
 from .parsing import Blueprint

@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import RegistryError
 from ..models import AuditHead
 from ..storage.keys import ANCHOR_PREFIX
 from ..storage.keys import anchor_key
 from ..storage.keys import anchor_record_id
+from .errors import RegistryError
 
 if TYPE_CHECKING:  # auth imports audit, which imports this module
     from .auth import Principal

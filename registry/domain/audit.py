@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from peewee import fn
 
 from ..db import is_postgres
-from ..errors import RegistryError
 from ..models import AuditHead
 from ..models import AuditRecord
 from ..models import RegisteredModel
@@ -23,6 +22,7 @@ from ..models import rfc3339
 from ..models import utcnow
 from . import lifecycle
 from .anchors import Anchor
+from .errors import RegistryError
 from .names import VERSION_NUMBER_RE
 from .names import check_model_name
 from .refs import resolve_ref

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from peewee import IntegrityError
 
 from ..db import write_transaction
-from ..errors import RegistryError
 from ..models import ApiToken
 from ..models import utcnow
 from . import audit
 from . import lifecycle
+from .errors import RegistryError
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def role_for_transition(current, target):
 
 
 def _unauthorized(message):
-    return RegistryError("unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="registry"'})
+    return RegistryError("unauthorized", message)
 
 
 def _secret_hash(secret):

@@ -7,7 +7,7 @@
 Archived is final: a rollback registers a new version from
 ``models:/<name>/<ref>`` instead of reviving an old one.
 """
-from ..errors import RegistryError
+from .errors import RegistryError
 
 NONE = "None"
 STAGING = "Staging"

@@ -5,7 +5,7 @@ strictly here, once, before anything else sees them.
 """
 import re
 
-from ..errors import RegistryError
+from .errors import RegistryError
 from .lifecycle import STAGES
 
 MAX_PATH_LENGTH = 1024

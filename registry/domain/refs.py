@@ -1,7 +1,7 @@
 """What a ``{ref}`` in a URL means: a version number, ``latest``, or a stage."""
-from ..errors import RegistryError
 from ..models import ModelVersion
 from . import lifecycle
+from .errors import RegistryError
 from .names import VERSION_NUMBER_RE
 
 _MAX_VERSION = 2**31 - 1

@@ -8,9 +8,9 @@ from peewee import fn
 from ..db import database
 from ..db import is_postgres
 from ..db import write_transaction
-from ..errors import RegistryError
 from ..models import Run
 from ..models import RunFile
+from .errors import RegistryError
 from .names import check_artifact_path
 from .names import check_run_id
 

@@ -11,7 +11,6 @@ from peewee import fn
 
 from ..db import is_postgres
 from ..db import write_transaction
-from ..errors import RegistryError
 from ..models import ModelVersion
 from ..models import RegisteredModel
 from ..models import VersionFile
@@ -20,6 +19,7 @@ from . import audit
 from . import lifecycle
 from .audit import first_free_version
 from .auth import role_for_transition
+from .errors import RegistryError
 from .names import check_artifact_path
 from .names import check_model_name
 from .refs import resolve_ref

@@ -1,8 +1,8 @@
 """Which files a version source names: ``runs:/<run_id>/<path>`` or ``models:/<name>/<ref>``."""
-from ..errors import RegistryError
 from ..models import RegisteredModel
 from ..models import RunFile
 from ..models import VersionFile
+from .errors import RegistryError
 from .names import SOURCE_RE
 from .refs import resolve_ref
 from .runs import get_run

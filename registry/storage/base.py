@@ -2,7 +2,7 @@
 import hashlib
 from dataclasses import dataclass
 
-from ..errors import RegistryError
+from ..domain.errors import RegistryError
 
 CHUNK_SIZE = 1024 * 1024
 

@@ -5,8 +5,8 @@ import logging
 import os
 import time
 
-from ..errors import StorageFull
-from ..errors import StorageUnavailable
+from ..domain.errors import StorageFull
+from ..domain.errors import StorageUnavailable
 from .base import CHUNK_SIZE
 from .base import HashingReader
 from .base import StagedBlob

@@ -17,8 +17,8 @@ from minio.commonconfig import CopySource
 from minio.error import MinioException
 from minio.error import S3Error
 
-from ..errors import StorageFull
-from ..errors import StorageUnavailable
+from ..domain.errors import StorageFull
+from ..domain.errors import StorageUnavailable
 from .base import CHUNK_SIZE
 from .base import HashingReader
 from .base import StagedBlob

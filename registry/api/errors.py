@@ -1,6 +1,6 @@
-"""Every error the API can return, and the one place that renders them.
+"""How the native API renders errors: every code's HTTP status, and one envelope.
 
-Domain code raises ``RegistryError(code, message, details)``; the handlers
+Use cases raise ``RegistryError(code, message, details)``; the handlers
 registered by ``init_app`` turn that, werkzeug's HTTP errors, request
 validation errors and dependency outages into the same JSON envelope:
 
@@ -16,10 +16,12 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 
+from ..domain.errors import RegistryError
+
 logger = logging.getLogger(__name__)
 
-# code -> HTTP status. The only codes the API ever returns.
-ERROR_CODES = {
+# code -> HTTP status, for every domain code and the codes only HTTP has.
+STATUS = {
     "validation_error": 400,
     "unauthorized": 401,
     "forbidden": 403,
@@ -29,6 +31,7 @@ ERROR_CODES = {
     "already_exists": 409,
     "artifact_exists": 409,
     "path_conflict": 409,
+    "param_conflict": 409,
     "invalid_transition": 409,
     "model_in_use": 409,
     "idempotency_key_in_progress": 409,
@@ -58,39 +61,19 @@ _HTTP_STATUS_CODES = {
 }
 
 
-class RegistryError(Exception):
-    """An error a client can act on; ``code`` is a key of ERROR_CODES."""
-
-    def __init__(self, code, message, details=None, headers=None):
-        if code not in ERROR_CODES:
-            raise ValueError(f"unknown error code {code!r}")
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
-
-    @property
-    def status(self):
-        return ERROR_CODES[self.code]
-
-
 class ClientTooSlow(TimeoutError):
-    """The client stopped sending (or reading) within the server's deadlines."""
+    """The client stopped sending (or reading) within the server's deadlines (see registry/http_worker.py)."""
 
 
-class StorageUnavailable(RegistryError):
-    """Blob storage did not answer; raised by storage drivers."""
-
-    def __init__(self, message):
-        super().__init__("storage_unavailable", message)
-
-
-class StorageFull(RegistryError):
-    """Blob storage has no room for the bytes being written; raised by storage drivers."""
-
-    def __init__(self, message):
-        super().__init__("storage_full", message)
+def _headers(exc):
+    """The HTTP headers that go with a domain error."""
+    if exc.code == "unauthorized":
+        return {"WWW-Authenticate": 'Bearer realm="registry"'}
+    if exc.code == "idempotency_key_in_progress":
+        return {"Retry-After": "5"}
+    if exc.code == "range_not_satisfiable":
+        return {"Content-Range": f"bytes */{exc.details['size']}"}
+    return {}
 
 
 def error_response(code, message, details=None, headers=None):
@@ -98,7 +81,7 @@ def error_response(code, message, details=None, headers=None):
     if details:
         body["details"] = details
     response = jsonify(error=body)
-    response.status_code = ERROR_CODES[code]
+    response.status_code = STATUS[code]
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -107,7 +90,7 @@ def error_response(code, message, details=None, headers=None):
 def raw_http_error(code, message, headers=None):
     """A whole HTTP/1.1 error response, for the server to write where the app never ran."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    status = ERROR_CODES[code]
+    status = STATUS[code]
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Connection: close",
              "Content-Type: application/json", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
@@ -115,9 +98,9 @@ def raw_http_error(code, message, headers=None):
 
 
 def _handle_registry_error(exc):
-    if exc.status >= 500:
+    if STATUS[exc.code] >= 500:
         logger.warning("%s: %s", exc.code, exc.message)
-    return error_response(exc.code, exc.message, exc.details, exc.headers)
+    return error_response(exc.code, exc.message, exc.details, _headers(exc))
 
 
 def _handle_http_error(exc):
