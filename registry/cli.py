@@ -114,7 +114,7 @@ def token_create(name, role, models, expires_in):
     _build_app()
     with database.connection_context():
         created, value = _guarded(auth.create_token, _operator(), name, role, models, expires_in)
-    scope = ", ".join(created.model_patterns) or "all models"
+    scope = ", ".join(created.models) or "all models"
     expiry = created.expires_at.isoformat(timespec="seconds") + "Z" if created.expires_at else "never"
     click.echo(f"created token {name!r}: role {role}, {scope}, expires {expiry}")
     click.echo(value)
@@ -133,7 +133,7 @@ def token_list():
     for t in tokens:
         status = "revoked" if t.revoked_at else "active"
         expires = t.expires_at.isoformat(timespec="seconds") + "Z" if t.expires_at else "never"
-        click.echo(f"{t.name:<24} {t.role:<11} {','.join(t.model_patterns) or '*':<24} {expires:<21} {status}")
+        click.echo(f"{t.name:<24} {t.role:<11} {','.join(t.models) or '*':<24} {expires:<21} {status}")
 
 
 @token.command("revoke")

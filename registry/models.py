@@ -2,6 +2,7 @@
 import datetime
 import json
 
+from peewee import AutoField
 from peewee import BigIntegerField
 from peewee import CharField
 from peewee import DateTimeField
@@ -76,12 +77,6 @@ class ModelVersion(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    status = "READY"
-
-    @property
-    def name(self):
-        return self.model.name
-
 
 class VersionFile(BaseModel):
     version = ForeignKeyField(ModelVersion, backref="files", on_delete="CASCADE")
@@ -123,6 +118,7 @@ class AuditHead(BaseModel):
 
 
 class ApiToken(BaseModel):
+    id = AutoField()
     name = CharField(max_length=128)
     role = CharField(max_length=16)
     models = TextField(default="[]")  # JSON list of name patterns; [] = every model

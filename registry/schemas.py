@@ -132,7 +132,7 @@ class RunSchema(Schema):
 
 
 class RunDetailSchema(RunSchema):
-    files = fields.List(fields.Nested(FileSchema), attribute="file_list", required=True)
+    files = fields.List(fields.Nested(FileSchema), required=True)
 
 
 # --- models ---------------------------------------------------------------
@@ -198,7 +198,7 @@ class VersionSchema(Schema):
     tags = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
-    files = fields.List(fields.Nested(FileSchema), attribute="file_list", required=True)
+    files = fields.List(fields.Nested(FileSchema), required=True)
 
 
 class VersionListQuerySchema(Schema):
@@ -262,7 +262,7 @@ class TokenCreateSchema(Schema):
 class TokenSchema(Schema):
     name = fields.String(required=True)
     role = fields.String(required=True)
-    models = fields.List(fields.String(), attribute="model_patterns", required=True)
+    models = fields.List(fields.String(), required=True)
     created_by = fields.String(required=True)
     created_at = Timestamp(required=True)
     expires_at = Timestamp(allow_none=True, required=True)

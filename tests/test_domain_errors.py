@@ -122,9 +122,10 @@ def test_ref_refusals(model):
 
 def test_refs_resolve_within_their_own_model(app, model):
     with app.app_context():
-        other = service.create_model(OPERATOR, "Other")
+        service.create_model(OPERATOR, "Other")
         from registry.models import ModelVersion
 
+        other = RegisteredModel.get(RegisteredModel.name == "Other")
         ModelVersion.create(model=other.id, version=7, stage="Production", source="models:/x/1")
         assert refusal(refs.resolve_ref, model, "latest") == ("not_found", "M has no versions yet.", None)
         assert refusal(refs.resolve_ref, model, "7") == ("not_found", "M has no version 7.", None)
@@ -132,9 +133,9 @@ def test_refs_resolve_within_their_own_model(app, model):
 
 
 def test_history_refusals(model):
-    assert refusal(audit.history, "Nope") == ("not_found", "Model Nope does not exist and has no history.", None)
-    assert refusal(audit.history, "Nope", "1") == ("not_found", "Model Nope does not exist.", None)
-    assert audit.history("M") == []
+    assert refusal(audit.history, OPERATOR, "Nope") == ("not_found", "Model Nope does not exist and has no history.", None)
+    assert refusal(audit.history, OPERATOR, "Nope", "1") == ("not_found", "Model Nope does not exist.", None)
+    assert audit.history(OPERATOR, "M") == []
 
 
 def test_past_ref_refusals(model):
@@ -181,7 +182,7 @@ def test_authentication_refusals(app):
         assert auth.authenticate(f"bearer {value}").name == "ci"  # the scheme is case-insensitive
         assert auth.authenticate(f"Bearer  {value} ").name == "ci"  # and spaces around the token are not
         expiring, expiring_value = auth.create_token(OPERATOR, "brief", "reader", (), 1)
-        ApiToken.update(expires_at=utcnow()).where(ApiToken.id == expiring.id).execute()
+        ApiToken.update(expires_at=utcnow()).where(ApiToken.name == expiring.name).execute()
         assert refusal(auth.authenticate, f"Bearer {expiring_value}") == ("unauthorized", "The token has expired.", None)
         auth.revoke_token(OPERATOR, "ci")
         assert refusal(auth.authenticate, f"Bearer {value}") == ("unauthorized", "The token has been revoked.", None)
@@ -210,8 +211,8 @@ def test_token_request_refusals(app):
         assert refusal(auth.revoke_token, limited, "peer") == (
             "forbidden", "Token 'nlp-admin' cannot revoke a token with a wider reach.", None)
         assert refusal(auth.revoke_token, OPERATOR, "nobody") == ("not_found", "No active token is named 'nobody'.", None)
-        me, _ = auth.create_token(OPERATOR, "me", "admin")
-        myself = auth.Principal(name="me", role="admin", token_id=me.id)
+        _, mine = auth.create_token(OPERATOR, "me", "admin")
+        myself = auth.authenticate(f"Bearer {mine}")
         assert refusal(auth.revoke_token, myself, "me") == (
             "forbidden", "A token cannot revoke itself; use another admin token or the CLI.", None)
         auth.create_token(OPERATOR, "gone", "writer")
@@ -244,3 +245,39 @@ def test_domain_errors_carry_no_http_and_every_surface_renders_every_code():
     assert set(CODES) <= set(STATUS)
     with pytest.raises(ValueError):
         RegistryError("teapot", "no such code")
+
+
+# Use cases: public functions of these modules that act for a caller. Helpers
+# for other use cases (rules, parsers, row lookups) are listed as exempt.
+_USE_CASE_MODULES = ("service", "runs", "auth", "audit", "anchors")
+_NOT_USE_CASES = {
+    "auth": {"authenticate", "bootstrap_admin", "role_for_transition"},
+    "audit": {"append", "lock_head", "record_hash", "first_free_version", "verify", "search", "resolve_ref_at"},
+    "anchors": {"latest"},
+    "runs": {"run_row"},
+    "service": {"version_file"},
+}
+
+
+def test_every_use_case_takes_the_principal_first():
+    import importlib
+    import inspect
+
+    missing = []
+    for name in _USE_CASE_MODULES:
+        module = importlib.import_module(f"registry.domain.{name}")
+        for fname, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ != module.__name__ or fname.startswith("_") or fname in _NOT_USE_CASES[name]:
+                continue
+            first = next(iter(inspect.signature(function).parameters.values()))
+            if first.name != "principal" or first.default is not inspect.Parameter.empty:
+                missing.append(f"{name}.{fname}")
+    assert missing == []
+
+
+def test_reads_refuse_a_principal_without_access(model):
+    scoped = auth.Principal(name="nlp", role="admin", models=("nlp-*",))
+    message = "Token 'nlp' is limited to models nlp-*; it has no access to M."
+    for call, args in ((service.get_model, ("M",)), (service.get_version, ("M", "latest")),
+                       (service.list_versions, ("M",)), (audit.history, ("M",))):
+        assert refusal(call, scoped, *args) == ("forbidden", message, {"models": ["nlp-*"]}), call.__name__

@@ -7,6 +7,7 @@ from registry import create_app
 from registry import migrations
 from registry.db import database
 from registry.domain import audit
+from registry.domain.auth import SYSTEM
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
     with database.connection_context():
         assert migrations.upgrade() == [2]
         assert not database.table_exists("stage_transition")
-        records = audit.history("M")
+        records = audit.history(SYSTEM, "M")
         assert [(r.id, r.action, r.from_stage, r.to_stage, r.comment) for r in records] == [
             (1, "register", None, "None", "registered from runs:/x"),
             (2, "transition", "None", "Staging", ""),

@@ -13,6 +13,7 @@ from ..schemas import ErrorSchema
 from ..schemas import FileListSchema
 from . import params
 from .parsing import Blueprint
+from .security import principal
 from .security import requires
 
 blp = Blueprint("downloads", __name__, description="Streaming downloads of a version's files.")
@@ -42,7 +43,7 @@ class VersionFiles(MethodView):
     @blp.response(200, FileListSchema)
     def get(self, name, ref):
         """The version's files with sizes and sha256 digests."""
-        return {"files": service.get_version(name, ref).file_list}
+        return {"files": service.get_version(principal(), name, ref).files}
 
 
 @blp.route("/models/<name>/versions/<ref>/files/<path:path>", parameters=params.VERSION_FILE)
@@ -59,7 +60,7 @@ class VersionFile(MethodView):
                       headers={"Content-Range": {"schema": {"type": "string"}}})
     def get(self, name, ref, path):
         """Stream one file; supports a single Range, If-Range and If-None-Match."""
-        version = service.get_version(name, ref)
+        version = service.get_version(principal(), name, ref)
         f = service.version_file(version, path)
         headers = {
             "ETag": f'"{f.sha256}"',
@@ -92,12 +93,12 @@ class VersionArchive(MethodView):
     })
     def get(self, name, ref):
         """Stream every file of the version as one tar archive."""
-        version = service.get_version(name, ref)
+        version = service.get_version(principal(), name, ref)
         storage = _storage()
         storage.check()  # fail with 503 now rather than cut the stream later
         mtime = calendar.timegm(version.created_at.timetuple())
-        entries, length = archive.plan(version.file_list, mtime)
-        filename = f"{version.model.name}-v{version.version}.tar"
+        entries, length = archive.plan(version.files, mtime)
+        filename = f"{version.name}-v{version.version}.tar"
         return Response(
             archive.stream(storage, entries),
             status=200,

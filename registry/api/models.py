@@ -48,7 +48,7 @@ class ModelDetail(MethodView):
     @blp.response(200, ModelSchema)
     def get(self, name):
         """One model."""
-        return service.get_model(name)
+        return service.get_model(principal(), name)
 
     @requires("writer")
     @blp.arguments(ModelUpdateSchema, required=False)

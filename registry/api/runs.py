@@ -12,6 +12,7 @@ from ..schemas import RunSchema
 from . import params
 from .idempotency import idempotent
 from .parsing import Blueprint
+from .security import principal
 from .security import requires
 
 blp = Blueprint("runs", __name__, description="Runs and the files they log.")
@@ -32,7 +33,7 @@ class Runs(MethodView):
     @blp.response(201, RunSchema)
     def post(self, body):
         """Create a run."""
-        return runs.create_run(name=body.get("name"), experiment=body.get("experiment"))
+        return runs.create_run(principal(), name=body.get("name"), experiment=body.get("experiment"))
 
 
 @blp.route("/runs/<run_id>", parameters=params.RUN)
@@ -41,9 +42,7 @@ class RunDetail(MethodView):
     @blp.response(200, RunDetailSchema)
     def get(self, run_id):
         """A run with its files."""
-        run = runs.get_run(run_id)
-        run.file_list = runs.run_files(run)
-        return run
+        return runs.get_run(principal(), run_id)
 
 
 @blp.route("/runs/<run_id>/artifacts", parameters=params.RUN)
@@ -52,7 +51,7 @@ class RunArtifacts(MethodView):
     @blp.response(200, FileListSchema)
     def get(self, run_id):
         """The run's files, sorted by path."""
-        return {"files": runs.run_files(runs.get_run(run_id))}
+        return {"files": runs.run_files(principal(), run_id)}
 
 
 @blp.route("/runs/<run_id>/artifacts/<path:path>", parameters=params.RUN_FILE)
@@ -66,7 +65,7 @@ class RunArtifact(MethodView):
         limit = current_app.config["MAX_UPLOAD_BYTES"]
         request.max_content_length = limit
         artifact, created = runs.upload_artifact(
-            current_app.extensions["registry_storage"], run_id, path, request.stream, limit,
+            principal(), current_app.extensions["registry_storage"], run_id, path, request.stream, limit,
             expected_size=request.content_length,
         )
         return artifact, 201 if created else 200

@@ -1,4 +1,6 @@
 """/tokens: admins create, list and revoke API tokens."""
+import dataclasses
+
 from flask.views import MethodView
 
 from ..domain import auth
@@ -30,8 +32,7 @@ class Tokens(MethodView):
         """Create a token; the response is the only time its value is shown."""
         token, value = auth.create_token(principal(), body["name"], body["role"], body["models"],
                                          body["expires_in_days"])
-        token.token = value
-        return token
+        return dict(dataclasses.asdict(token), token=value)
 
 
 @blp.route("/tokens/<token_name>", parameters=[_TOKEN_NAME])

@@ -29,7 +29,7 @@ class Versions(MethodView):
     @blp.response(200, VersionListSchema)
     def get(self, query, name):
         """Versions, newest first."""
-        return {"versions": service.list_versions(name, query.get("stage"))}
+        return {"versions": service.list_versions(principal(), name, query.get("stage"))}
 
     @idempotent
     @requires("writer")
@@ -51,8 +51,8 @@ class VersionDetail(MethodView):
     def get(self, query, name, ref):
         """One version; with ?at=, the version the ref named at that time."""
         if query.get("at") is not None:
-            return service.get_version_at(name, ref, query["at"])
-        return service.get_version(name, ref)
+            return service.get_version_at(principal(), name, ref, query["at"])
+        return service.get_version(principal(), name, ref)
 
     @requires("writer")
     @blp.arguments(VersionUpdateSchema, required=False)
@@ -81,7 +81,7 @@ class VersionHistory(MethodView):
     @blp.response(200, HistorySchema)
     def get(self, name, ref):
         """The version's audit records, oldest first."""
-        return {"transitions": audit.history(name, ref)}
+        return {"transitions": audit.history(principal(), name, ref)}
 
 
 @blp.route("/models/<name>/history", parameters=params.MODEL)
@@ -90,4 +90,4 @@ class ModelHistory(MethodView):
     @blp.response(200, HistorySchema)
     def get(self, name):
         """Every audit record of the model, oldest first (kept after the model is deleted)."""
-        return {"transitions": audit.history(name)}
+        return {"transitions": audit.history(principal(), name)}

@@ -26,6 +26,8 @@ from .errors import RegistryError
 from .names import VERSION_NUMBER_RE
 from .names import check_model_name
 from .refs import resolve_ref
+from .values import AuditEntry
+from .values import audit_entry
 
 if TYPE_CHECKING:  # auth imports this module
     from .auth import Principal
@@ -124,12 +126,14 @@ def first_free_version(name):
     return query.scalar() or 0
 
 
-def history(name, ref=None):
+def history(principal: "Principal", name: str, ref: str | None = None) -> list[AuditEntry]:
     """The registration and stage records of a model (or one version), oldest first.
 
     Records outlive the model: a deleted model's history is still returned.
+    Raises not_found, and forbidden without read access to the model.
     """
     check_model_name(name)
+    principal.require("reader", name)
     query = (AuditRecord.select()
              .where((AuditRecord.model == name) & AuditRecord.action.in_(MODEL_ACTIONS))
              .order_by(AuditRecord.id))
@@ -141,7 +145,7 @@ def history(name, ref=None):
     records = list(query)
     if model is None and not records:
         raise RegistryError("not_found", f"Model {name} does not exist and has no history.")
-    return records
+    return [audit_entry(r) for r in records]
 
 
 def search(model=None, actor=None, action=None, since=None, until=None, limit=100, after_id=None):
@@ -191,10 +195,11 @@ def resolve_ref_at(model, ref, at):
     return resolve_ref(model, str(wanted))
 
 
-def read_log(principal: "Principal", **filters) -> tuple[list, int | None]:
+def read_log(principal: "Principal", **filters) -> tuple[list[AuditEntry], int | None]:
     """``search`` for a caller allowed to see the whole log (it spans every model and token)."""
     _require_whole_log(principal)
-    return search(**filters)
+    records, after = search(**filters)
+    return [audit_entry(r) for r in records], after
 
 
 def verify_log(principal: "Principal", anchor: Anchor | None = None) -> dict:

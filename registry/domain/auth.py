@@ -23,6 +23,8 @@ from ..models import utcnow
 from . import audit
 from . import lifecycle
 from .errors import RegistryError
+from .values import Token
+from .values import token_value
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +128,9 @@ def authenticate(header):
     return Principal(name=name, role=role, models=tuple(json.loads(models or "[]")), token_id=token_id)
 
 
-def create_token(principal, name, role, models=(), expires_in_days=None):
-    """Create a token; return (ApiToken, token string). The string is never stored.
+def create_token(principal: Principal, name: str, role: str, models=(),
+                 expires_in_days: int | None = None) -> tuple[Token, str]:
+    """Create a token; return (the token, its secret string). The string is never stored.
 
     A token can only make tokens within its own reach: a role no higher than
     its own, and models within its own patterns. Raises validation_error,
@@ -161,7 +164,7 @@ def create_token(principal, name, role, models=(), expires_in_days=None):
         raise RegistryError(
             "already_exists", f"An active token named {name!r} exists; revoke it or pick another name."
         ) from exc
-    return token, f"rgt_{selector}_{secret}"
+    return token_value(token), f"rgt_{selector}_{secret}"
 
 
 def _check_token_fields(name, role, models, expires_in_days):
@@ -178,13 +181,13 @@ def _check_token_fields(name, role, models, expires_in_days):
         raise RegistryError("validation_error", "The token request is not valid.", problems)
 
 
-def list_tokens(principal):
+def list_tokens(principal: Principal) -> list[Token]:
     """The tokens ``principal`` may manage, active and revoked, oldest first (no secrets)."""
     principal.require("admin")
-    return [t for t in ApiToken.select().order_by(ApiToken.id) if principal.covers(t.model_patterns)]
+    return [token_value(t) for t in ApiToken.select().order_by(ApiToken.id) if principal.covers(t.model_patterns)]
 
 
-def revoke_token(principal, name):
+def revoke_token(principal: Principal, name: str) -> Token:
     """Revoke the active token named ``name``.
 
     Raises not_found, and forbidden for a token outside the principal's reach
@@ -202,7 +205,7 @@ def revoke_token(principal, name):
         token.revoked_at = utcnow()
         token.save()
         audit.append(audit.TOKEN_REVOKE, principal.name, subject=name, comment=f"role {token.role}")
-    return token
+    return token_value(token)
 
 
 def bootstrap_admin(data_dir):

@@ -10,20 +10,39 @@ from ..db import is_postgres
 from ..db import write_transaction
 from ..models import Run
 from ..models import RunFile
+from .auth import Principal
 from .errors import RegistryError
 from .names import check_artifact_path
 from .names import check_run_id
+from .values import FileEntry
+from .values import Run as RunValue
+from .values import file_entry
+from .values import run_value
 
 logger = logging.getLogger(__name__)
 
 
-def create_run(name=None, experiment=None):
-    """Create and return a new run with a fresh 32-hex-digit id."""
-    return Run.create(run_id=uuid.uuid4().hex, name=name, experiment=experiment)
+def create_run(principal: Principal, name: str | None = None, experiment: str | None = None) -> RunValue:
+    """Create a run with a fresh 32-hex-digit id; raises forbidden below the writer role."""
+    principal.require("writer")
+    return run_value(Run.create(run_id=uuid.uuid4().hex, name=name, experiment=experiment))
 
 
-def get_run(run_id):
-    """Return the run; raises not_found (or validation_error for a malformed id)."""
+def get_run(principal: Principal, run_id: str) -> RunValue:
+    """The run with its files; raises not_found, validation_error (a malformed id), forbidden."""
+    principal.require("reader")
+    run = run_row(run_id)
+    return run_value(run, _files(run))
+
+
+def run_files(principal: Principal, run_id: str) -> list[FileEntry]:
+    """The run's files, sorted by path."""
+    principal.require("reader")
+    return [file_entry(f) for f in _files(run_row(run_id))]
+
+
+def run_row(run_id):
+    """The run's table row, for other use cases; raises not_found, validation_error."""
     check_run_id(run_id)
     run = Run.get_or_none(Run.run_id == run_id)
     if run is None:
@@ -31,13 +50,13 @@ def get_run(run_id):
     return run
 
 
-def run_files(run):
-    """The run's files, sorted by path."""
+def _files(run):
     return list(RunFile.select().where(RunFile.run == run).order_by(RunFile.path))
 
 
-def upload_artifact(storage, run_id, path, stream, max_size, expected_size=None):
-    """Store ``stream`` as ``path`` of the run; return (RunFile, created).
+def upload_artifact(principal: Principal, storage, run_id: str, path: str, stream, max_size: int,
+                    expected_size: int | None = None) -> tuple[FileEntry, bool]:
+    """Store ``stream`` as ``path`` of the run; return (the file, whether it was created).
 
     Order matters (as in a Docker registry): the bytes are streamed to a
     staging key and hashed, committed under their digest, and only then
@@ -47,24 +66,26 @@ def upload_artifact(storage, run_id, path, stream, max_size, expected_size=None)
     (different bytes already at that path), path_conflict (the path is a
     file's folder, or under a file) and storage_unavailable.
     """
+    principal.require("writer")
     check_artifact_path(path)
-    run = get_run(run_id)
+    run = run_row(run_id)
     # The database connection is not needed while the body streams in.
     database.close()
     staged = storage.stage(stream, max_size=max_size, expected_size=expected_size)
     try:
         existing = _existing(run, path)
         if existing is not None:
-            return _same_or_conflict(existing, staged), False
+            return file_entry(_same_or_conflict(existing, staged)), False
         storage.commit(staged)
         try:
             with write_transaction():
                 _lock_run(run)
                 _refuse_tree_conflicts(run, path)
-                return RunFile.create(run=run, path=path, sha256=staged.digest, size=staged.size), True
+                created = RunFile.create(run=run, path=path, sha256=staged.digest, size=staged.size)
+            return file_entry(created), True
         except IntegrityError:
             # A concurrent upload to the same path won; compare with it.
-            return _same_or_conflict(_existing(run, path), staged), False
+            return file_entry(_same_or_conflict(_existing(run, path), staged)), False
     finally:
         storage.discard(staged)
 

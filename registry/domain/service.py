@@ -18,12 +18,20 @@ from ..models import utcnow
 from . import audit
 from . import lifecycle
 from .audit import first_free_version
+from .auth import Principal
 from .auth import role_for_transition
 from .errors import RegistryError
 from .names import check_artifact_path
 from .names import check_model_name
 from .refs import resolve_ref
 from .sources import source_files
+from .values import AuditEntry
+from .values import FileEntry
+from .values import Model
+from .values import Version
+from .values import audit_entry
+from .values import model_value
+from .values import version_value
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +54,21 @@ def _models_query():
     )
 
 
-def get_model(name):
-    """Return the model with latest/production version numbers; raises not_found."""
+def get_model(principal: Principal, name: str) -> Model:
+    """The model with its latest and Production version numbers; raises not_found, forbidden."""
     check_model_name(name)
+    principal.require("reader", name)
+    return _model(name)
+
+
+def _model(name):
     model = _models_query().where(RegisteredModel.name == name).first()
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
-    return model
+    return model_value(model)
 
 
-def create_model(principal, name, description="", tags=None):
+def create_model(principal: Principal, name: str, description: str = "", tags: dict | None = None) -> Model:
     """Create a model; raises already_exists, forbidden."""
     check_model_name(name)
     principal.require("writer", name)
@@ -67,10 +80,11 @@ def create_model(principal, name, description="", tags=None):
             )
     except IntegrityError as exc:
         raise RegistryError("already_exists", f"Model {name} already exists.") from exc
-    return get_model(name)
+    return _model(name)
 
 
-def list_models(principal, query=None, limit=100, page_token=None):
+def list_models(principal: Principal, query: str | None = None, limit: int = 100,
+                page_token: str | None = None) -> tuple[list[Model], str | None]:
     """Return (models the principal may see, next_page_token), ordered by name."""
     select = _models_query().order_by(RegisteredModel.name)
     if query:
@@ -78,7 +92,7 @@ def list_models(principal, query=None, limit=100, page_token=None):
     # The token is the last name of the previous page: stable under inserts
     # and deletes, and any string is a valid starting point.
     after = page_token or ""
-    models = []
+    models: list = []
     while len(models) <= limit:
         batch = list(select.where(RegisteredModel.name > after).limit(limit + 1))
         models += [m for m in batch if principal.may_access(m.name)]
@@ -86,18 +100,19 @@ def list_models(principal, query=None, limit=100, page_token=None):
             break
         after = batch[-1].name
     if len(models) > limit:
-        return models[:limit], models[limit - 1].name
-    return models, None
+        return [model_value(m) for m in models[:limit]], models[limit - 1].name
+    return [model_value(m) for m in models], None
 
 
-def update_model(principal, name, description=None, tags=None):
+def update_model(principal: Principal, name: str, description: str | None = None,
+                 tags: dict | None = None) -> Model:
     """Change a model's description and/or tags (tags are replaced whole)."""
     principal.require("writer", name)
     with write_transaction():
         model = _lock_model(name)
         if _apply_changes(model, description, tags):
             model.save()
-    return get_model(name)
+    return _model(name)
 
 
 def _apply_changes(row, description, tags):
@@ -112,7 +127,7 @@ def _apply_changes(row, description, tags):
     return True
 
 
-def delete_model(principal, name):
+def delete_model(principal: Principal, name: str) -> None:
     """Delete a model and its versions; its history stays.
 
     Raises not_found, forbidden, and model_in_use while a version is in Staging or Production.
@@ -163,52 +178,47 @@ def _lock_model(name, create=False):
 
 # --- versions -------------------------------------------------------------
 
-def get_version(name, ref):
-    """Return the version ``ref`` of model ``name`` with its files loaded."""
-    model = _plain_model(name)
-    return _with_files([resolve_ref(model, ref)])[0]
+def get_version(principal: Principal, name: str, ref: str) -> Version:
+    """The version ``ref`` of model ``name``; raises not_found, validation_error, forbidden."""
+    model = _plain_model(principal, name)
+    return _with_files(model, [resolve_ref(model, ref)])[0]
 
 
-def get_version_at(name, ref, at):
+def get_version_at(principal: Principal, name: str, ref: str, at) -> Version:
     """The version ``ref`` named at ``at`` (naive UTC), from the audit history."""
-    model = _plain_model(name)
-    return _with_files([audit.resolve_ref_at(model, ref, at)])[0]
+    model = _plain_model(principal, name)
+    return _with_files(model, [audit.resolve_ref_at(model, ref, at)])[0]
 
 
-def _plain_model(name):
+def _plain_model(principal, name):
     check_model_name(name)
+    principal.require("reader", name)
     model = RegisteredModel.get_or_none(RegisteredModel.name == name)
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
     return model
 
 
-def _with_files(versions):
-    """Attach each version's files (sorted by path) in one query."""
-    if not versions:
-        return versions
-    by_id = {v.id: v for v in versions}
-    for v in versions:
-        v.file_list = []
-    files = VersionFile.select().where(VersionFile.version.in_(list(by_id))).order_by(VersionFile.path)
-    for f in files:
-        by_id[f.version_id].file_list.append(f)
-    return versions
+def _with_files(model, versions):
+    """The versions as values, each with its files (sorted by path), in one query."""
+    files = {v.id: [] for v in versions}
+    if files:
+        for f in VersionFile.select().where(VersionFile.version.in_(list(files))).order_by(VersionFile.path):
+            files[f.version_id].append(f)
+    return [version_value(v, model.name, files[v.id]) for v in versions]
 
 
-def list_versions(name, stage=None):
+def list_versions(principal: Principal, name: str, stage: str | None = None) -> list[Version]:
     """All versions of a model, newest first, optionally only those in ``stage``."""
-    model = _plain_model(name)
+    model = _plain_model(principal, name)
     query = ModelVersion.select().where(ModelVersion.model == model).order_by(ModelVersion.version.desc())
     if stage is not None:
         query = query.where(ModelVersion.stage == lifecycle.parse_stage(stage))
-    versions = list(query)
-    for v in versions:
-        v.model = model
-    return _with_files(versions)
+    return _with_files(model, list(query))
 
 
-def update_version(principal, name, ref, description=None, tags=None):
+def update_version(principal: Principal, name: str, ref: str, description: str | None = None,
+                   tags: dict | None = None) -> Version:
     """Change a version's description and/or tags; its files never change."""
     principal.require("writer", name)
     with write_transaction():
@@ -216,10 +226,11 @@ def update_version(principal, name, ref, description=None, tags=None):
         version = resolve_ref(model, ref)
         if _apply_changes(version, description, tags):
             version.save()
-    return _with_files([version])[0]
+    return _with_files(model, [version])[0]
 
 
-def register_version(principal, name, source, description="", tags=None):
+def register_version(principal: Principal, name: str, source: str, description: str = "",
+                     tags: dict | None = None) -> Version:
     """Register a new version of ``name`` (created if missing) from ``source``.
 
     ``source`` is ``runs:/<run_id>/<path>`` or ``models:/<name>/<ref>``. No
@@ -246,12 +257,13 @@ def register_version(principal, name, source, description="", tags=None):
         ).execute()
         audit.append(audit.REGISTER, principal.name, model=model.name, version=version.version,
                      to_stage=lifecycle.NONE, comment=f"registered from {source}")
-    return _with_files([version])[0]
+    return _with_files(model, [version])[0]
 
 
 # --- lifecycle -----------------------------------------------------------
 
-def transition(principal, name, ref, stage, comment=""):
+def transition(principal: Principal, name: str, ref: str, stage: str,
+               comment: str = "") -> tuple[Version, list[AuditEntry]]:
     """Move a version to ``stage``; return (version, [records written, oldest first]).
 
     Promoting to Production archives the previous Production version in the
@@ -285,7 +297,7 @@ def transition(principal, name, ref, stage, comment=""):
                                     from_stage=previous, to_stage=target, comment=comment))
         model.updated_at = utcnow()
         model.save()
-    return _with_files([version])[0], records
+    return _with_files(model, [version])[0], [audit_entry(r) for r in records]
 
 
 def _set_stage(version, stage):
@@ -294,11 +306,11 @@ def _set_stage(version, stage):
     version.save()
 
 
-def version_file(version, path):
-    """The file ``path`` of a loaded version; raises not_found."""
+def version_file(version: Version, path: str) -> FileEntry:
+    """The file ``path`` of a version; raises not_found."""
     check_artifact_path(path)
-    for f in version.file_list:
+    for f in version.files:
         if f.path == path:
             return f
-    raise RegistryError("not_found", f"Version {version.version} of {version.model.name} has no file {path}.")
+    raise RegistryError("not_found", f"Version {version.version} of {version.name} has no file {path}.")
 

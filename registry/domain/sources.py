@@ -5,7 +5,7 @@ from ..models import VersionFile
 from .errors import RegistryError
 from .names import SOURCE_RE
 from .refs import resolve_ref
-from .runs import get_run
+from .runs import run_row
 
 
 def source_files(source, model, principal):
@@ -33,7 +33,7 @@ def _bad_source(source):
 
 def _run_source_files(source, run_id, path):
     try:
-        run = get_run(run_id)
+        run = run_row(run_id)
     except RegistryError as exc:
         raise RegistryError("source_not_found", f"{source}: run {run_id} does not exist.") from exc
     files = []
