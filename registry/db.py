@@ -42,6 +42,8 @@ def database_from_url(url, timeout=2):
                 "journal_mode": "wal",
                 "foreign_keys": 1,
                 "synchronous": "normal",
+                # Run search's LIKE is case-sensitive, as in MLflow and PostgreSQL.
+                "case_sensitive_like": 1,
             },
             timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
         )

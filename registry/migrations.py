@@ -187,9 +187,92 @@ def _audit_and_tokens():
         database.execute_sql(statement)
 
 
+_TRACKING = """
+CREATE TABLE experiment (
+    id {serial},
+    name VARCHAR(256) NOT NULL UNIQUE,
+    tags TEXT NOT NULL,
+    created_by VARCHAR(256) NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+ALTER TABLE run ADD COLUMN experiment_id INTEGER REFERENCES experiment (id);
+ALTER TABLE run ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT 'RUNNING'
+    CHECK (status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'));
+ALTER TABLE run ADD COLUMN status_reason TEXT;
+ALTER TABLE run ADD COLUMN start_time TIMESTAMP;
+ALTER TABLE run ADD COLUMN end_time TIMESTAMP;
+ALTER TABLE run ADD COLUMN created_by VARCHAR(256);
+CREATE INDEX run_experiment_start ON run (experiment_id, start_time, run_id);
+CREATE TABLE run_param (
+    run_id VARCHAR(32) NOT NULL REFERENCES run (run_id) ON DELETE CASCADE,
+    key VARCHAR(250) NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX run_param_key_value ON run_param (key, value);
+CREATE TABLE run_tag (
+    run_id VARCHAR(32) NOT NULL REFERENCES run (run_id) ON DELETE CASCADE,
+    key VARCHAR(250) NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+-- Every logged point. NaN is stored as value 0 with is_nan set: SQLite turns
+-- a NaN REAL into NULL.
+CREATE TABLE run_metric (
+    id {bigserial},
+    run_id VARCHAR(32) NOT NULL REFERENCES run (run_id) ON DELETE CASCADE,
+    key VARCHAR(250) NOT NULL,
+    value DOUBLE PRECISION NOT NULL,
+    is_nan BOOLEAN NOT NULL,
+    step BIGINT NOT NULL,
+    timestamp BIGINT NOT NULL
+);
+CREATE INDEX run_metric_history ON run_metric (run_id, key, step, timestamp);
+-- The latest point of each metric (highest step, then timestamp, then value),
+-- kept in step with run_metric: what runs show and what search orders by.
+CREATE TABLE run_latest_metric (
+    run_id VARCHAR(32) NOT NULL REFERENCES run (run_id) ON DELETE CASCADE,
+    key VARCHAR(250) NOT NULL,
+    value DOUBLE PRECISION NOT NULL,
+    is_nan BOOLEAN NOT NULL,
+    step BIGINT NOT NULL,
+    timestamp BIGINT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX run_latest_metric_order ON run_latest_metric (key, value, run_id);
+CREATE TABLE model_alias (
+    model_id INTEGER NOT NULL REFERENCES registered_model (id) ON DELETE CASCADE,
+    alias VARCHAR(64) NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (model_id, alias)
+)
+"""
+
+
+def _tracking():
+    """Experiments (every run in one, Default is id 0), run status, params, metrics, tags; model aliases."""
+    _run_sql(_TRACKING)
+    now = utcnow()
+    insert = "INSERT INTO experiment (id, name, tags, created_by, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s)"
+    names = [row[0] for row in database.execute_sql(
+        "SELECT DISTINCT experiment FROM run WHERE experiment IS NOT NULL AND experiment <> 'Default' ORDER BY experiment"
+    ).fetchall()]
+    for number, name in enumerate(["Default", *names]):
+        database.execute_sql(insert.replace("%s", database.param), (number, name, "{}", "system", now, now))
+    if is_postgres():  # ids were given explicitly; the next one must follow them
+        database.execute_sql("SELECT setval('experiment_id_seq', GREATEST(MAX(id), 1), MAX(id) >= 1) FROM experiment")
+    database.execute_sql(
+        "UPDATE run SET experiment_id = COALESCE((SELECT e.id FROM experiment e WHERE e.name = run.experiment), 0),"
+        " start_time = created_at"
+    )
+    database.execute_sql("ALTER TABLE run DROP COLUMN experiment")
+
+
 MIGRATIONS = [
     (1, "initial schema", _INITIAL),
     (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
+    (3, "experiments, run status, params, metrics and tags; model aliases", _tracking),
 ]
 
 

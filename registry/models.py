@@ -3,9 +3,13 @@ import datetime
 import json
 
 from peewee import AutoField
+from peewee import BigAutoField
 from peewee import BigIntegerField
+from peewee import BooleanField
 from peewee import CharField
+from peewee import CompositeKey
 from peewee import DateTimeField
+from peewee import DoubleField
 from peewee import ForeignKeyField
 from peewee import IntegerField
 from peewee import Model
@@ -40,11 +44,70 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
+class Experiment(BaseModel):
+    id = AutoField()  # Default is 0, as in MLflow
+    name = CharField(max_length=256, unique=True)
+    tags = TagsField(default=dict)
+    created_by = CharField(max_length=256)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
 class Run(BaseModel):
     run_id = CharField(max_length=32, primary_key=True)
     name = CharField(max_length=256, null=True)
-    experiment = CharField(max_length=256, null=True)
+    experiment = ForeignKeyField(Experiment, column_name="experiment_id", backref="runs")
+    experiment_id: int
+    status = CharField(max_length=16, default="RUNNING")
+    status_reason = TextField(null=True)
+    start_time = DateTimeField(null=True)
+    end_time = DateTimeField(null=True)
+    created_by = CharField(max_length=256, null=True)
     created_at = DateTimeField(default=utcnow)
+
+
+class RunParam(BaseModel):
+    run = ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
+    run_id: str
+    key = CharField(max_length=250)
+    value = TextField()
+
+    class Meta:
+        primary_key = CompositeKey("run", "key")
+
+
+class RunTag(BaseModel):
+    run = ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
+    run_id: str
+    key = CharField(max_length=250)
+    value = TextField()
+
+    class Meta:
+        primary_key = CompositeKey("run", "key")
+
+
+class RunMetric(BaseModel):
+    id = BigAutoField()
+    run = ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
+    run_id: str
+    key = CharField(max_length=250)
+    value = DoubleField()
+    is_nan = BooleanField()
+    step = BigIntegerField()
+    timestamp = BigIntegerField()  # milliseconds since the epoch, as MLflow sends it
+
+
+class RunLatestMetric(BaseModel):
+    run = ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
+    run_id: str
+    key = CharField(max_length=250)
+    value = DoubleField()
+    is_nan = BooleanField()
+    step = BigIntegerField()
+    timestamp = BigIntegerField()
+
+    class Meta:
+        primary_key = CompositeKey("run", "key")
 
 
 class RunFile(BaseModel):
@@ -76,6 +139,17 @@ class ModelVersion(BaseModel):
     tags = TagsField(default=dict)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+
+
+class VersionAlias(BaseModel):
+    model = ForeignKeyField(RegisteredModel, backref="aliases", on_delete="CASCADE")
+    model_id: int
+    name = CharField(max_length=64, column_name="alias")  # not "alias": peewee's Model.alias() is a method
+    version = IntegerField()
+
+    class Meta:
+        table_name = "model_alias"
+        primary_key = CompositeKey("model", "name")
 
 
 class VersionFile(BaseModel):

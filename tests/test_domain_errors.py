@@ -115,8 +115,8 @@ def test_ref_refusals(model):
     assert refusal(refs.resolve_ref, model, "PRODUCTION") == ("not_found", "M has no version in Production.", None)
     assert refusal(refs.resolve_ref, model, "v1") == (
         "validation_error",
-        "'v1' is not a version reference; use a version number, 'latest' or a stage "
-        "(None, Staging, Production, Archived).",
+        "'v1' is not a version reference; use a version number, 'latest', a stage "
+        "(None, Staging, Production, Archived) or @alias.",
         {"ref": ["Invalid version reference."]})
 
 
@@ -249,13 +249,18 @@ def test_domain_errors_carry_no_http_and_every_surface_renders_every_code():
 
 # Use cases: public functions of these modules that act for a caller. Helpers
 # for other use cases (rules, parsers, row lookups) are listed as exempt.
-_USE_CASE_MODULES = ("service", "runs", "auth", "audit", "anchors")
+_USE_CASE_MODULES = ("service", "runs", "auth", "audit", "anchors", "experiments", "run_data", "run_search",
+                     "aliases")
 _NOT_USE_CASES = {
     "auth": {"authenticate", "bootstrap_admin", "role_for_transition"},
     "audit": {"append", "lock_head", "record_hash", "first_free_version", "verify", "search", "resolve_ref_at"},
     "anchors": {"latest"},
-    "runs": {"run_row"},
-    "service": {"version_file"},
+    "runs": {"run_row", "load_runs"},
+    "service": {"version_file", "lock_model"},
+    "experiments": {"experiment_row", "check_experiment_name"},
+    "run_data": set(),
+    "run_search": set(),
+    "aliases": set(),
 }
 
 

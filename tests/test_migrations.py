@@ -1,4 +1,5 @@
-"""Migration 2 turns an existing stage history into a verified hash chain."""
+"""Migrations keep what is there: 2 turns the stage history into a verified hash chain; 3 puts every
+existing run into an experiment."""
 import os
 
 import pytest
@@ -36,7 +37,7 @@ def version_1_app(backend_config, monkeypatch):
 
 def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
     with database.connection_context():
-        assert migrations.upgrade() == [2]
+        assert migrations.upgrade() == [2, 3]
         assert not database.table_exists("stage_transition")
         records = audit.history(SYSTEM, "M")
         assert [(r.id, r.action, r.from_stage, r.to_stage, r.comment) for r in records] == [
@@ -48,3 +49,39 @@ def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
         assert records[1].prev_hash == records[0].hash
         report = audit.verify()
         assert report["ok"] and report["records"] == 3 and report["head_hash"] == records[2].hash
+
+
+@pytest.fixture
+def version_2_app(backend_config, monkeypatch):
+    """An app whose database stopped at migration 2, with runs named by free-text experiments."""
+    os.makedirs(backend_config["DATA_DIR"], exist_ok=True)
+    app = create_app(backend_config, migrate=False)
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+    with database.connection_context():
+        migrations.upgrade()
+        insert = "INSERT INTO run (run_id, name, experiment, created_at) VALUES (%s, %s, %s, %s)"
+        for row in [("a" * 32, "first", "bert", "2026-01-01 10:00:00"), ("b" * 32, None, None, "2026-01-02 10:00:00"),
+                    ("c" * 32, "third", "bert", "2026-01-03 10:00:00"), ("d" * 32, "x", "Default", "2026-01-04 10:00:00")]:
+            database.execute_sql(insert.replace("%s", database.param), row)
+    monkeypatch.undo()
+    yield app
+    if not database.is_closed():
+        database.close()
+    getattr(database.obj, "close_all", lambda: None)()
+
+
+def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
+    from registry.domain import experiments
+    from registry.domain import run_search
+    from registry.domain import runs
+
+    with database.connection_context():
+        assert migrations.upgrade() == [3]
+        found, _ = run_search.search_runs(SYSTEM, order_by=["attributes.run_name ASC"])
+        assert [(r.run_id[0], r.experiment_id, r.experiment, r.status, r.name) for r in found] == [
+            ("a", 1, "bert", "RUNNING", "first"), ("c", 1, "bert", "RUNNING", "third"),
+            ("d", 0, "Default", "RUNNING", "x"), ("b", 0, "Default", "RUNNING", None)]  # no name: last
+        assert found[0].start_time.isoformat() == "2026-01-01T10:00:00"
+        # The next experiment gets the next id (on PostgreSQL the sequence was moved past the given ids).
+        assert experiments.create_experiment(SYSTEM, "gpt").experiment_id == 2
+        assert runs.create_run(SYSTEM, experiment="gpt").experiment == "gpt"

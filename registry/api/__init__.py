@@ -3,9 +3,10 @@ import functools
 
 from flask_smorest import Api
 
-from ..schemas import ErrorSchema
+from . import aliases
 from . import auditing
 from . import downloads
+from . import experiments
 from . import idempotency
 from . import models
 from . import operations
@@ -13,6 +14,7 @@ from . import runs
 from . import security
 from . import tokens
 from . import versions
+from .schemas import ErrorSchema
 from .security import public
 
 
@@ -30,7 +32,7 @@ def init_app(app):
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A registry API token (rgt_...)."}
     )
-    for module in (operations, runs, models, versions, downloads, tokens, auditing):
+    for module in (operations, experiments, runs, models, versions, aliases, downloads, tokens, auditing):
         api.register_blueprint(module.blp)
     _open_the_spec(app)
     security.init_app(app)

@@ -4,10 +4,10 @@ from flask.views import MethodView
 
 from ..domain import anchors
 from ..domain import audit
-from ..schemas import AuditListSchema
-from ..schemas import AuditQuerySchema
-from ..schemas import AuditVerifySchema
 from .parsing import Blueprint
+from .schemas import AuditListSchema
+from .schemas import AuditQuerySchema
+from .schemas import AuditVerifySchema
 from .security import principal
 from .security import requires
 

@@ -9,10 +9,10 @@ from flask.views import MethodView
 from .. import archive
 from .. import ranges
 from ..domain import service
-from ..schemas import ErrorSchema
-from ..schemas import FileListSchema
 from . import params
 from .parsing import Blueprint
+from .schemas import ErrorSchema
+from .schemas import FileListSchema
 from .security import principal
 from .security import requires
 

@@ -3,14 +3,14 @@ from flask import current_app
 from flask.views import MethodView
 
 from ..domain import service
-from ..schemas import ModelCreateSchema
-from ..schemas import ModelListQuerySchema
-from ..schemas import ModelListSchema
-from ..schemas import ModelSchema
-from ..schemas import ModelUpdateSchema
 from . import params
 from .idempotency import idempotent
 from .parsing import Blueprint
+from .schemas import ModelCreateSchema
+from .schemas import ModelListQuerySchema
+from .schemas import ModelListSchema
+from .schemas import ModelSchema
+from .schemas import ModelUpdateSchema
 from .security import principal
 from .security import requires
 

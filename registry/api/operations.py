@@ -7,9 +7,9 @@ from flask.views import MethodView
 from ..db import database
 from ..domain.errors import RegistryError
 from ..domain.errors import StorageFull
-from ..schemas import HealthSchema
-from ..schemas import ReadinessSchema
 from .parsing import Blueprint
+from .schemas import HealthSchema
+from .schemas import ReadinessSchema
 from .security import public
 
 logger = logging.getLogger(__name__)

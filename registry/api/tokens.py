@@ -4,10 +4,10 @@ import dataclasses
 from flask.views import MethodView
 
 from ..domain import auth
-from ..schemas import TokenCreatedSchema
-from ..schemas import TokenCreateSchema
-from ..schemas import TokenListSchema
 from .parsing import Blueprint
+from .schemas import TokenCreatedSchema
+from .schemas import TokenCreateSchema
+from .schemas import TokenListSchema
 from .security import principal
 from .security import requires
 

@@ -4,18 +4,18 @@ from flask.views import MethodView
 
 from ..domain import audit
 from ..domain import service
-from ..schemas import HistorySchema
-from ..schemas import TransitionRequestSchema
-from ..schemas import TransitionResultSchema
-from ..schemas import VersionAtQuerySchema
-from ..schemas import VersionCreateSchema
-from ..schemas import VersionListQuerySchema
-from ..schemas import VersionListSchema
-from ..schemas import VersionSchema
-from ..schemas import VersionUpdateSchema
 from . import params
 from .idempotency import idempotent
 from .parsing import Blueprint
+from .schemas import HistorySchema
+from .schemas import TransitionRequestSchema
+from .schemas import TransitionResultSchema
+from .schemas import VersionAtQuerySchema
+from .schemas import VersionCreateSchema
+from .schemas import VersionListQuerySchema
+from .schemas import VersionListSchema
+from .schemas import VersionSchema
+from .schemas import VersionUpdateSchema
 from .security import principal
 from .security import requires
 

@@ -24,6 +24,7 @@ from . import lifecycle
 from .anchors import Anchor
 from .errors import RegistryError
 from .names import VERSION_NUMBER_RE
+from .names import check_alias
 from .names import check_model_name
 from .refs import resolve_ref
 from .values import AuditEntry
@@ -38,8 +39,11 @@ TRANSITION = "transition"
 TOKEN_CREATE = "token_create"
 TOKEN_REVOKE = "token_revoke"
 MODEL_DELETE = "model_delete"
-MODEL_ACTIONS = (REGISTER, TRANSITION)
-ACTIONS = (REGISTER, TRANSITION, MODEL_DELETE, TOKEN_CREATE, TOKEN_REVOKE)
+ALIAS_SET = "alias_set"  # subject: the alias; version: its new target; cause: the previous one
+ALIAS_DELETE = "alias_delete"  # version: the target it had
+STAGE_ACTIONS = (REGISTER, TRANSITION)
+MODEL_ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE)
+ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, MODEL_DELETE, TOKEN_CREATE, TOKEN_REVOKE)
 _FIELDS = ("id", "action", "model", "version", "from_stage", "to_stage", "actor", "comment", "cause", "subject")
 
 
@@ -172,15 +176,24 @@ def resolve_ref_at(model, ref, at):
     Raises validation_error for a ref that cannot be asked about the past
     and not_found when nothing matched then.
     """
-    stages = {}
+    stages: dict = {}
+    aliases: dict = {}
     records = (AuditRecord.select()
                .where((AuditRecord.model == model.name) & AuditRecord.action.in_(MODEL_ACTIONS)
                       & (AuditRecord.created_at <= at))
                .order_by(AuditRecord.id))
     for record in records:
-        stages[record.version] = record.to_stage
+        if record.action in STAGE_ACTIONS:
+            stages[record.version] = record.to_stage
+        elif record.action == ALIAS_SET:
+            aliases[record.subject] = record.version
+        else:
+            aliases.pop(record.subject, None)
     when = rfc3339(at)
-    if VERSION_NUMBER_RE.match(ref):
+    if ref.startswith("@"):
+        wanted = aliases.get(check_alias(ref[1:]))
+        missing = f"{model.name} had no alias {ref[1:]} at {when}."
+    elif VERSION_NUMBER_RE.match(ref):
         wanted = int(ref) if int(ref) in stages else None
         missing = f"{model.name} had no version {ref} at {when}."
     elif ref.lower() == "latest":

@@ -25,13 +25,15 @@ _RUN_ID = r"[0-9a-f]{32}"
 _SEGMENT = r"(?:[^/.\x00-\x1f\x7f\\]|\.[^/.\x00-\x1f\x7f\\]|\.\.[^/\x00-\x1f\x7f\\])[^/\x00-\x1f\x7f\\]*"
 _PATH = rf"{_SEGMENT}(?:/{_SEGMENT})*"
 _STAGE = "|".join(_any_case(stage) for stage in STAGES)
-_REF = rf"[0-9]+|{_any_case('latest')}|{_STAGE}"
+_ALIAS = r"[A-Za-z][A-Za-z0-9_-]{0,63}"
+_REF = rf"[0-9]+|{_any_case('latest')}|{_STAGE}|@{_ALIAS}"
 
 MODEL_NAME_PATTERN = rf"^{_NAME}$"
 RUN_ID_PATTERN = rf"^{_RUN_ID}$"
 ARTIFACT_PATH_PATTERN = rf"^{_PATH}$"
 STAGE_PATTERN = rf"^(?:{_STAGE})$"
 REF_PATTERN = rf"^(?:{_REF})$"
+ALIAS_PATTERN = rf"^{_ALIAS}$"
 SOURCE_PATTERN = rf"^(?:runs:/({_RUN_ID})(?:/((?:{_PATH})?)/?)?|models:/({_NAME})/({_REF}))$"
 TEXT_PATTERN = r"^[^\x00]*$"
 
@@ -39,6 +41,8 @@ MODEL_NAME_RE = re.compile(MODEL_NAME_PATTERN)
 RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 SOURCE_RE = re.compile(SOURCE_PATTERN)
 VERSION_NUMBER_RE = re.compile(r"^[0-9]+$")
+ALIAS_RE = re.compile(ALIAS_PATTERN)
+_RESERVED_ALIAS_RE = re.compile(r"^(?:latest|[vV][0-9]+)$", re.IGNORECASE)
 
 
 def _invalid(field, message):
@@ -54,6 +58,14 @@ def check_model_name(name):
             "starting with a letter or digit.",
         )
     return name
+
+
+def check_alias(alias):
+    """Return ``alias`` or raise validation_error; ``latest`` and ``v<number>`` are reserved, as in MLflow."""
+    if not isinstance(alias, str) or not ALIAS_RE.match(alias) or _RESERVED_ALIAS_RE.match(alias):
+        raise _invalid("alias", "Aliases are 1-64 letters, digits, '_' and '-', starting with a letter; "
+                                "'latest' and 'v<number>' are reserved.")
+    return alias
 
 
 def check_run_id(run_id):

@@ -1,4 +1,5 @@
 """Use cases for runs and their files. No Flask here: the CLI can reuse these."""
+import datetime
 import logging
 import uuid
 
@@ -8,8 +9,14 @@ from peewee import fn
 from ..db import database
 from ..db import is_postgres
 from ..db import write_transaction
+from ..models import Experiment
 from ..models import Run
 from ..models import RunFile
+from ..models import RunLatestMetric
+from ..models import RunParam
+from ..models import RunTag
+from ..models import utcnow
+from . import experiments
 from .auth import Principal
 from .errors import RegistryError
 from .names import check_artifact_path
@@ -17,22 +24,90 @@ from .names import check_run_id
 from .values import FileEntry
 from .values import Run as RunValue
 from .values import file_entry
+from .values import metric_point
 from .values import run_value
 
 logger = logging.getLogger(__name__)
 
 
-def create_run(principal: Principal, name: str | None = None, experiment: str | None = None) -> RunValue:
-    """Create a run with a fresh 32-hex-digit id; raises forbidden below the writer role."""
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+_ENDED = ("FINISHED", "FAILED", "KILLED")
+RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps the name in this tag too
+
+
+def create_run(principal: Principal, name: str | None = None, experiment: str | None = None, *,
+               experiment_id: int | None = None, tags: dict | None = None,
+               start_time: datetime.datetime | None = None) -> RunValue:
+    """Create a run with a fresh 32-hex-digit id in ``experiment`` (by name, created if
+    missing; by id, which must exist) or Default. Raises forbidden, not_found, validation_error.
+    """
     principal.require("writer")
-    return run_value(Run.create(run_id=uuid.uuid4().hex, name=name, experiment=experiment))
+    tags = dict(tags or {})
+    name = name if name is not None else tags.get(RUN_NAME_TAG)
+    with write_transaction():
+        if experiment_id is not None:
+            group = experiments.experiment_row(experiment_id=experiment_id)
+        else:
+            group = experiments.experiment_for_new_run(principal, experiment)
+        now = utcnow()
+        run = Run.create(run_id=uuid.uuid4().hex, name=name, experiment=group, status="RUNNING",
+                         start_time=start_time or now, created_by=principal.name, created_at=now)
+        if name is not None:
+            tags[RUN_NAME_TAG] = name
+        if tags:
+            RunTag.insert_many([{"run": run.run_id, "key": k, "value": v} for k, v in tags.items()]).execute()
+    return load_runs([run])[0]
 
 
 def get_run(principal: Principal, run_id: str) -> RunValue:
-    """The run with its files; raises not_found, validation_error (a malformed id), forbidden."""
+    """The run with its params, tags, latest metrics and files; raises not_found,
+    validation_error (a malformed id), forbidden."""
     principal.require("reader")
     run = run_row(run_id)
-    return run_value(run, _files(run))
+    return load_runs([run], with_files=True)[0]
+
+
+def update_run(principal: Principal, run_id: str, status: str | None = None, status_reason: str | None = None,
+               end_time: datetime.datetime | None = None, name: str | None = None) -> RunValue:
+    """End (or rename) a run. An ended status sets the end time (now unless given);
+    RUNNING clears it. Raises validation_error, not_found, forbidden."""
+    principal.require("writer")
+    if status is not None and status not in RUN_STATUSES:
+        message = f"Unknown run status {status!r}; use one of {', '.join(RUN_STATUSES)}."
+        raise RegistryError("validation_error", message, {"status": [message]})
+    with write_transaction():
+        run = run_row(run_id)
+        if status is not None:
+            run.status = status
+            run.end_time = (end_time or utcnow()) if status in _ENDED else None
+        if status_reason is not None:
+            run.status_reason = status_reason
+        if name is not None:
+            run.name = name
+            (RunTag.insert(run=run.run_id, key=RUN_NAME_TAG, value=name)
+             .on_conflict(conflict_target=[RunTag.run, RunTag.key], update={RunTag.value: name}).execute())
+        run.save()
+    return load_runs([run])[0]
+
+
+def load_runs(rows, with_files: bool = False) -> list[RunValue]:
+    """Run rows as values, with params, tags, latest metrics and experiment names, in a few queries."""
+    if not rows:
+        return []
+    ids = [r.run_id for r in rows]
+    params: dict = {i: {} for i in ids}
+    tags: dict = {i: {} for i in ids}
+    metrics: dict = {i: {} for i in ids}
+    for p in RunParam.select().where(RunParam.run.in_(ids)).order_by(RunParam.key):
+        params[p.run_id][p.key] = p.value
+    for t in RunTag.select().where(RunTag.run.in_(ids)).order_by(RunTag.key):
+        tags[t.run_id][t.key] = t.value
+    for m in RunLatestMetric.select().where(RunLatestMetric.run.in_(ids)).order_by(RunLatestMetric.key):
+        metrics[m.run_id][m.key] = metric_point(m)
+    names = {e.id: e.name for e in Experiment.select(Experiment.id, Experiment.name)
+             .where(Experiment.id.in_({r.experiment_id for r in rows}))}
+    return [run_value(r, names[r.experiment_id], params[r.run_id], tags[r.run_id], metrics[r.run_id],
+                      _files(r) if with_files else ()) for r in rows]
 
 
 def run_files(principal: Principal, run_id: str) -> list[FileEntry]:

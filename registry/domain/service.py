@@ -1,7 +1,7 @@
 """Use cases for models, versions and the stage lifecycle. No Flask here.
 
 Every write that touches a model's versions runs in ``write_transaction()``
-with the model locked (``_lock_model``), so version numbers and stage moves
+with the model locked (``lock_model``), so version numbers and stage moves
 of one model are serialised across threads, processes and hosts.
 """
 import logging
@@ -13,6 +13,8 @@ from ..db import is_postgres
 from ..db import write_transaction
 from ..models import ModelVersion
 from ..models import RegisteredModel
+from ..models import Run
+from ..models import VersionAlias
 from ..models import VersionFile
 from ..models import utcnow
 from . import audit
@@ -24,9 +26,11 @@ from .errors import RegistryError
 from .names import check_artifact_path
 from .names import check_model_name
 from .refs import resolve_ref
+from .runs import load_runs
 from .sources import source_files
 from .values import AuditEntry
 from .values import FileEntry
+from .values import Lineage
 from .values import Model
 from .values import Version
 from .values import audit_entry
@@ -65,7 +69,16 @@ def _model(name):
     model = _models_query().where(RegisteredModel.name == name).first()
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
-    return model_value(model)
+    return _model_values([model])[0]
+
+
+def _model_values(rows):
+    """Model rows as values, with their aliases (alias -> version) in one query."""
+    aliases: dict = {r.id: {} for r in rows}
+    if aliases:
+        for a in VersionAlias.select().where(VersionAlias.model.in_(list(aliases))).order_by(VersionAlias.name):
+            aliases[a.model_id][a.name] = a.version
+    return [model_value(r, aliases[r.id]) for r in rows]
 
 
 def create_model(principal: Principal, name: str, description: str = "", tags: dict | None = None) -> Model:
@@ -100,8 +113,8 @@ def list_models(principal: Principal, query: str | None = None, limit: int = 100
             break
         after = batch[-1].name
     if len(models) > limit:
-        return [model_value(m) for m in models[:limit]], models[limit - 1].name
-    return [model_value(m) for m in models], None
+        return _model_values(models[:limit]), models[limit - 1].name
+    return _model_values(models), None
 
 
 def update_model(principal: Principal, name: str, description: str | None = None,
@@ -109,7 +122,7 @@ def update_model(principal: Principal, name: str, description: str | None = None
     """Change a model's description and/or tags (tags are replaced whole)."""
     principal.require("writer", name)
     with write_transaction():
-        model = _lock_model(name)
+        model = lock_model(name)
         if _apply_changes(model, description, tags):
             model.save()
     return _model(name)
@@ -134,7 +147,7 @@ def delete_model(principal: Principal, name: str) -> None:
     """
     principal.require("maintainer", name)
     with write_transaction():
-        model = _lock_model(name)
+        model = lock_model(name)
         busy = list(
             ModelVersion.select()
             .where((ModelVersion.model == model) & ModelVersion.stage.in_([lifecycle.STAGING, lifecycle.PRODUCTION]))
@@ -153,7 +166,7 @@ def delete_model(principal: Principal, name: str) -> None:
                      comment=f"deleted with {count} version(s); their history is kept")
 
 
-def _lock_model(name, create=False):
+def lock_model(name, create=False):
     """Inside a write transaction: the model row, locked until commit.
 
     With ``create``, a missing model is created first; concurrent creators
@@ -200,12 +213,27 @@ def _plain_model(principal, name):
 
 
 def _with_files(model, versions):
-    """The versions as values, each with its files (sorted by path), in one query."""
-    files = {v.id: [] for v in versions}
+    """The versions as values, each with its files (sorted by path), aliases and lineage, in a few queries."""
+    files: dict = {v.id: [] for v in versions}
     if files:
         for f in VersionFile.select().where(VersionFile.version.in_(list(files))).order_by(VersionFile.path):
             files[f.version_id].append(f)
-    return [version_value(v, model.name, files[v.id]) for v in versions]
+    aliases: dict = {}
+    for a in VersionAlias.select().where(VersionAlias.model == model).order_by(VersionAlias.name):
+        aliases.setdefault(a.version, []).append(a.name)
+    lineage = _lineage({v.run_id for v in versions if v.run_id})
+    return [version_value(v, model.name, files[v.id], aliases.get(v.version, ()), lineage.get(v.run_id))
+            for v in versions]
+
+
+def _lineage(run_ids):
+    """run_id -> Lineage: the run, its experiment, params and final metrics."""
+    if not run_ids:
+        return {}
+    runs = load_runs(list(Run.select().where(Run.run_id.in_(list(run_ids)))))
+    return {r.run_id: Lineage(run_id=r.run_id, run_name=r.name, experiment_id=r.experiment_id,
+                              experiment=r.experiment, status=r.status, params=r.params,
+                              metrics={k: p.value for k, p in r.metrics.items()}) for r in runs}
 
 
 def list_versions(principal: Principal, name: str, stage: str | None = None) -> list[Version]:
@@ -222,7 +250,7 @@ def update_version(principal: Principal, name: str, ref: str, description: str |
     """Change a version's description and/or tags; its files never change."""
     principal.require("writer", name)
     with write_transaction():
-        model = _lock_model(name)
+        model = lock_model(name)
         version = resolve_ref(model, ref)
         if _apply_changes(version, description, tags):
             version.save()
@@ -241,7 +269,7 @@ def register_version(principal: Principal, name: str, source: str, description: 
     check_model_name(name)
     principal.require("writer", name)
     with write_transaction():
-        model = _lock_model(name, create=True)
+        model = lock_model(name, create=True)
         run_id, files = source_files(source, model, principal)
         model.last_version += 1
         model.updated_at = utcnow()
@@ -277,7 +305,7 @@ def transition(principal: Principal, name: str, ref: str, stage: str,
     principal.require("reader", name)
     records = []
     with write_transaction():
-        model = _lock_model(name)
+        model = lock_model(name)
         version = resolve_ref(model, ref)
         lifecycle.check_transition(version.stage, target)
         principal.require(role_for_transition(version.stage, target), name)

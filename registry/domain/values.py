@@ -5,6 +5,7 @@ or depends on which attributes a query happened to attach.
 """
 import datetime
 from dataclasses import dataclass
+from dataclasses import field
 
 Time = datetime.datetime  # naive, always UTC
 
@@ -25,6 +26,20 @@ class Model:
     updated_at: Time
     latest_version: int | None
     production_version: int | None
+    aliases: dict = field(default_factory=dict)  # alias -> version number
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a version came from: its run, that run's experiment, params and final metrics."""
+
+    run_id: str
+    run_name: str | None
+    experiment_id: int
+    experiment: str
+    status: str
+    params: dict
+    metrics: dict  # key -> final value
 
 
 @dataclass(frozen=True)
@@ -39,16 +54,56 @@ class Version:
     created_at: Time
     updated_at: Time
     files: tuple[FileEntry, ...]
+    aliases: tuple[str, ...] = ()
+    lineage: Lineage | None = None
     status: str = "READY"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment_id: int
+    name: str
+    tags: dict
+    created_by: str
+    created_at: Time
+    updated_at: Time
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    key: str
+    value: float  # NaN and +-Inf included
+    step: int
+    timestamp: int  # milliseconds since the epoch
 
 
 @dataclass(frozen=True)
 class Run:
     run_id: str
     name: str | None
-    experiment: str | None
+    experiment_id: int
+    experiment: str
+    status: str
+    status_reason: str | None
+    start_time: Time | None
+    end_time: Time | None
+    created_by: str | None
     created_at: Time
+    params: dict
+    tags: dict
+    metrics: dict  # key -> the latest MetricPoint
     files: tuple[FileEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """An alias set, moved or deleted: its target now (None once deleted) and before."""
+
+    model: str
+    alias: str
+    version: int | None
+    previous_version: int | None
+    record_id: int
 
 
 @dataclass(frozen=True)
@@ -83,22 +138,35 @@ def file_entry(row) -> FileEntry:
     return FileEntry(path=row.path, size=row.size, sha256=row.sha256)
 
 
-def model_value(row) -> Model:
+def model_value(row, aliases: dict) -> Model:
     """From a RegisteredModel row selected with latest_version and production_version."""
     return Model(name=row.name, description=row.description, tags=row.tags, created_at=row.created_at,
                  updated_at=row.updated_at, latest_version=row.latest_version,
-                 production_version=row.production_version)
+                 production_version=row.production_version, aliases=aliases)
 
 
-def version_value(row, model_name: str, files) -> Version:
+def version_value(row, model_name: str, files, aliases=(), lineage: Lineage | None = None) -> Version:
     return Version(name=model_name, version=row.version, stage=row.stage, source=row.source, run_id=row.run_id,
                    description=row.description, tags=row.tags, created_at=row.created_at,
-                   updated_at=row.updated_at, files=tuple(file_entry(f) for f in files))
+                   updated_at=row.updated_at, files=tuple(file_entry(f) for f in files),
+                   aliases=tuple(aliases), lineage=lineage)
 
 
-def run_value(row, files=()) -> Run:
-    return Run(run_id=row.run_id, name=row.name, experiment=row.experiment, created_at=row.created_at,
-               files=tuple(file_entry(f) for f in files))
+def experiment_value(row) -> Experiment:
+    return Experiment(experiment_id=row.id, name=row.name, tags=row.tags, created_by=row.created_by,
+                      created_at=row.created_at, updated_at=row.updated_at)
+
+
+def metric_point(row) -> MetricPoint:
+    return MetricPoint(key=row.key, value=float("nan") if row.is_nan else row.value, step=row.step,
+                       timestamp=row.timestamp)
+
+
+def run_value(row, experiment_name: str, params: dict, tags: dict, metrics: dict, files=()) -> Run:
+    return Run(run_id=row.run_id, name=row.name, experiment_id=row.experiment_id, experiment=experiment_name,
+               status=row.status, status_reason=row.status_reason, start_time=row.start_time,
+               end_time=row.end_time, created_by=row.created_by, created_at=row.created_at,
+               params=params, tags=tags, metrics=metrics, files=tuple(file_entry(f) for f in files))
 
 
 def audit_entry(row) -> AuditEntry:

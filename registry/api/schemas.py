@@ -1,21 +1,23 @@
 """marshmallow schemas for every request and response; the OpenAPI document is built from them."""
 import datetime
+import math
 
 from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
 from marshmallow import validate
 
-from .domain.audit import ACTIONS as AUDIT_ACTIONS
-from .domain.auth import MODEL_PATTERN_PATTERN
-from .domain.auth import ROLES
-from .domain.auth import TOKEN_NAME_PATTERN
-from .domain.lifecycle import STAGES
-from .domain.names import MODEL_NAME_PATTERN
-from .domain.names import SOURCE_PATTERN
-from .domain.names import STAGE_PATTERN
-from .domain.names import TEXT_PATTERN
-from .models import rfc3339
+from ..domain.audit import ACTIONS as AUDIT_ACTIONS
+from ..domain.audit import MODEL_ACTIONS
+from ..domain.auth import MODEL_PATTERN_PATTERN
+from ..domain.auth import ROLES
+from ..domain.auth import TOKEN_NAME_PATTERN
+from ..domain.lifecycle import STAGES
+from ..domain.names import MODEL_NAME_PATTERN
+from ..domain.names import SOURCE_PATTERN
+from ..domain.names import STAGE_PATTERN
+from ..domain.names import TEXT_PATTERN
+from ..models import rfc3339
 
 _MAX_TEXT = 5000
 _MAX_TAGS = 100
@@ -70,6 +72,34 @@ class UtcTime(fields.AwareDateTime):
             raise ValidationError("Outside the range of UTC times.") from exc
 
 
+class MetricValue(fields.Field):
+    """A metric value: a JSON number, or "NaN", "Infinity" or "-Infinity" (JSON has no literal for those)."""
+
+    _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+    def __init__(self, **kwargs):
+        metadata = {"oneOf": [{"type": "number"}, {"type": "string", "enum": list(self._SPECIAL)}]}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if value not in self._SPECIAL:
+                raise ValidationError('Must be a number, "NaN", "Infinity" or "-Infinity".')
+            return self._SPECIAL[value]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError('Must be a number, "NaN", "Infinity" or "-Infinity".')
+        return float(value)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+
+
 def _tags(**kwargs):
     # Stored as escaped JSON text, so any key and value is storable.
     return fields.Dict(
@@ -119,22 +149,6 @@ class FileListSchema(Schema):
     files = fields.List(fields.Nested(FileSchema), required=True)
 
 
-class RunCreateSchema(Schema):
-    name = Text(max_length=256, allow_none=True)
-    experiment = Text(max_length=256, allow_none=True)
-
-
-class RunSchema(Schema):
-    run_id = fields.String(required=True)
-    name = fields.String(allow_none=True, required=True)
-    experiment = fields.String(allow_none=True, required=True)
-    created_at = Timestamp(required=True)
-
-
-class RunDetailSchema(RunSchema):
-    files = fields.List(fields.Nested(FileSchema), required=True)
-
-
 # --- models ---------------------------------------------------------------
 
 class ModelCreateSchema(Schema):
@@ -156,6 +170,8 @@ class ModelSchema(Schema):
     updated_at = Timestamp(required=True)
     latest_version = fields.Integer(allow_none=True, required=True)
     production_version = fields.Integer(allow_none=True, required=True)
+    aliases = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                          metadata={"description": "alias -> version number"})
 
 
 class ModelListQuerySchema(Schema):
@@ -176,7 +192,7 @@ class VersionCreateSchema(Schema):
         required=True,
         max_length=2048,
         pattern=SOURCE_PATTERN,
-        metadata={"description": "runs:/<run_id>/<path> or models:/<name>/<version|stage|latest>"},
+        metadata={"description": "runs:/<run_id>/<path> or models:/<name>/<version|stage|latest|@alias>"},
     )
     description = _description(load_default="")
     tags = _tags(load_default=dict)
@@ -185,6 +201,17 @@ class VersionCreateSchema(Schema):
 class VersionUpdateSchema(Schema):
     description = _description()
     tags = _tags()
+
+
+class LineageSchema(Schema):
+    run_id = fields.String(required=True)
+    run_name = fields.String(allow_none=True, required=True)
+    experiment_id = fields.Integer(required=True)
+    experiment = fields.String(required=True)
+    status = fields.String(required=True)
+    params = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    metrics = fields.Dict(keys=fields.String(), values=MetricValue(), required=True,
+                          metadata={"description": "The final (latest) value of each metric."})
 
 
 class VersionSchema(Schema):
@@ -199,6 +226,26 @@ class VersionSchema(Schema):
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     files = fields.List(fields.Nested(FileSchema), required=True)
+    aliases = fields.List(fields.String(), required=True)
+    lineage = fields.Nested(LineageSchema, allow_none=True, required=True,
+                            metadata={"description": "The run the version came from; null when it has none."})
+
+
+class AliasSetSchema(Schema):
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
+    comment = _description(load_default="")
+
+
+class AliasDeleteQuerySchema(Schema):
+    comment = Text(max_length=1000, metadata={"description": "Recorded in the audit log."})
+
+
+class AliasSchema(Schema):
+    model = fields.String(required=True)
+    alias = fields.String(required=True)
+    version = fields.Integer(allow_none=True, required=True)
+    previous_version = fields.Integer(allow_none=True, required=True)
+    record_id = fields.Integer(required=True, metadata={"description": "The audit record of this move."})
 
 
 class VersionListQuerySchema(Schema):
@@ -235,8 +282,15 @@ class TransitionResultSchema(Schema):
     transitions = fields.List(fields.Nested(TransitionSchema), required=True)
 
 
+class ModelRecordSchema(TransitionSchema):
+    action = fields.String(required=True, validate=validate.OneOf(MODEL_ACTIONS))
+    to_stage = fields.String(allow_none=True, required=True)
+    subject = fields.String(allow_none=True, required=True, metadata={"description": "The alias an alias_* record is about."})
+
+
 class HistorySchema(Schema):
-    transitions = fields.List(fields.Nested(TransitionSchema), required=True)
+    transitions = fields.List(fields.Nested(ModelRecordSchema), required=True,
+                              metadata={"description": "Registrations, stage moves and alias moves, oldest first."})
 
 
 class VersionAtQuerySchema(Schema):
