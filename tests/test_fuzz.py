@@ -37,6 +37,10 @@ def _seed(server):
         http.post(f"{base}/models/Fuzz/versions", json={"source": f"runs:/{run_id}"}, timeout=10)
     for version, stage in [(1, "Staging"), (1, "Production"), (2, "Staging")]:
         http.post(f"{base}/models/Fuzz/versions/{version}/transitions", json={"stage": stage}, timeout=10)
+    assert http.put(f"{base}/models/Fuzz/aliases/champion", json={"version": 1}, timeout=10).status_code == 200
+    logged = http.post(f"{base}/runs/{run_id}/log", json={"metrics": [{"key": "acc", "value": 0.5}],
+                                                          "params": [{"key": "lr", "value": "0.1"}]}, timeout=10)
+    assert logged.status_code == 200
     return run_id
 
 
@@ -51,13 +55,22 @@ values = ["{run_id}"]
 [dictionaries.files]
 values = ["w.bin", "cfg/config.json"]
 [dictionaries.refs]
-values = ["1", "2", "3", "latest", "production", "Staging"]
+values = ["1", "2", "3", "latest", "production", "Staging", "@champion"]
+[dictionaries.aliases]
+values = ["champion"]
+[dictionaries.experiments]
+values = ["Default"]
+[dictionaries.metrics]
+values = ["acc"]
 
 [parameters]
 "path.name" = {{ dictionary = "models", probability = 0.5 }}
 "path.run_id" = {{ dictionary = "runs", probability = 0.5 }}
 "path.path" = {{ dictionary = "files", probability = 0.5 }}
 "path.ref" = {{ dictionary = "refs", probability = 0.5 }}
+"path.alias" = {{ dictionary = "aliases", probability = 0.5 }}
+"path.experiment_name" = {{ dictionary = "experiments", probability = 0.5 }}
+"path.key" = {{ dictionary = "metrics", probability = 0.5 }}
 """
     path = tmp_path / "schemathesis.toml"
     path.write_text(static + known)
@@ -95,7 +108,8 @@ def _json_operations(run_id):
     """(method, path) of every operation whose body is JSON, with the seeded names filled in."""
     with open(os.path.join(ROOT, "openapi.yaml")) as f:
         paths = yaml.safe_load(f)["paths"]
-    values = {"name": "Fuzz", "ref": "3", "run_id": run_id}
+    values = {"name": "Fuzz", "ref": "3", "run_id": run_id, "alias": "champion", "experiment_name": "Default",
+              "key": "acc"}
     for template, operations in sorted(paths.items()):
         for method, operation in sorted(operations.items()):
             if method in ("post", "put", "patch") and "application/json" in operation.get("requestBody", {}).get("content", {}):

@@ -6,6 +6,7 @@ from ..domain.names import MAX_PATH_LENGTH
 from ..domain.names import MODEL_NAME_PATTERN
 from ..domain.names import REF_PATTERN
 from ..domain.names import RUN_ID_PATTERN
+from ..domain.run_data import KEY_PATTERN as METRIC_KEY_PATTERN
 from ..idempotency import KEY_PATTERN
 
 
@@ -28,7 +29,7 @@ PATH = _path_param(
 ALIAS = _path_param("alias", "Alias: letters, digits, '_' and '-'; `latest` and `v<number>` are reserved.",
                     pattern=ALIAS_PATTERN)
 EXPERIMENT = _path_param("experiment_name", "Experiment name.", pattern=EXPERIMENT_NAME_PATTERN, maxLength=256)
-METRIC_KEY = _path_param("key", "Metric key.", maxLength=250)
+METRIC_KEY = _path_param("key", "Metric key.", pattern=METRIC_KEY_PATTERN, maxLength=250)
 
 MODEL = [NAME]
 MODEL_ALIAS = [NAME, ALIAS]

@@ -67,7 +67,7 @@ class RunDetail(MethodView):
         return runs.get_run(principal(), run_id)
 
     @requires("writer")
-    @blp.arguments(RunUpdateSchema)
+    @blp.arguments(RunUpdateSchema, required=False)
     @blp.response(200, RunSchema)
     def patch(self, body, run_id):
         """End a run (status FINISHED, FAILED or KILLED, with a status_reason) or rename it."""
@@ -78,7 +78,7 @@ class RunDetail(MethodView):
 @blp.route("/runs/<run_id>/log", parameters=params.RUN)
 class RunLog(MethodView):
     @requires("writer")
-    @blp.arguments(RunLogSchema)
+    @blp.arguments(RunLogSchema, required=False)
     @blp.response(200, RunSchema)
     def post(self, body, run_id):
         """Log up to 1000 metrics, 100 params and 100 tags at once, all or none. Params are write-once."""

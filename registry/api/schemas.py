@@ -232,7 +232,7 @@ class VersionSchema(Schema):
 
 
 class AliasSetSchema(Schema):
-    version = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
+    version = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=2**31 - 1))
     comment = _description(load_default="")
 
 

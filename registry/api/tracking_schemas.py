@@ -4,13 +4,17 @@ from marshmallow import fields
 from marshmallow import validate
 
 from ..domain.experiments import EXPERIMENT_NAME_PATTERN
+from ..domain.run_data import KEY_PATTERN
 from ..domain.run_data import MAX_KEY_LENGTH
 from ..domain.run_data import MAX_METRICS
 from ..domain.run_data import MAX_PARAM_VALUE_LENGTH
 from ..domain.run_data import MAX_PARAMS
 from ..domain.run_data import MAX_TAG_VALUE_LENGTH
 from ..domain.run_data import MAX_TAGS
+from ..domain.run_filter import FILTER_PATTERN
+from ..domain.run_filter import ORDER_BY_PATTERN
 from ..domain.run_search import MAX_RESULTS
+from ..domain.run_search import PAGE_TOKEN_PATTERN
 from ..domain.runs import RUN_STATUSES
 from .schemas import FileSchema
 from .schemas import MetricValue
@@ -92,14 +96,14 @@ class RunDetailSchema(RunSchema):
     files = fields.List(fields.Nested(FileSchema), required=True)
 
 
-_KEY = {"max_length": MAX_KEY_LENGTH, "required": True}
+_KEY = {"max_length": MAX_KEY_LENGTH, "pattern": KEY_PATTERN, "required": True}
 
 
 class LoggedMetricSchema(Schema):
     key = Text(**_KEY)
     value = MetricValue(required=True)
-    step = fields.Integer(load_default=0, validate=validate.Range(min=-(2**63), max=2**63 - 1))
-    timestamp = fields.Integer(validate=validate.Range(min=0, max=2**63 - 1),
+    step = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=-(2**63), max=2**63 - 1))
+    timestamp = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1),
                                metadata={"description": "Milliseconds since the epoch; now when omitted."})
 
 
@@ -129,12 +133,15 @@ class MetricHistorySchema(Schema):
 class RunSearchQuerySchema(Schema):
     experiment = fields.List(Text(max_length=256, pattern=EXPERIMENT_NAME_PATTERN),
                              metadata={"description": "Experiment names (repeat for several); every one if omitted."})
+    # Documented with the pattern, validated by the parser: its errors point at the offending token.
     filter = Text(max_length=4096, metadata={
+        "pattern": FILTER_PATTERN,
         "description": "MLflow search syntax, e.g. metrics.val_accuracy > 0.9 AND params.model = 'bert'."})
-    order_by = fields.List(Text(max_length=512), metadata={
+    order_by = fields.List(Text(max_length=512, pattern=ORDER_BY_PATTERN), metadata={
         "description": "e.g. metrics.val_accuracy DESC (repeat for ties); newest first after those."})
     limit = fields.Integer(validate=validate.Range(min=1, max=MAX_RESULTS))
-    page_token = Text(max_length=1024, metadata={"description": "next_page_token from the previous page."})
+    page_token = Text(max_length=9, pattern=PAGE_TOKEN_PATTERN,
+                      metadata={"description": "next_page_token from the previous page."})
 
 
 class RunListSchema(Schema):

@@ -18,8 +18,8 @@ _NAME_RE = re.compile(EXPERIMENT_NAME_PATTERN)
 
 def check_experiment_name(name) -> str:
     """Return ``name`` or raise validation_error."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name != name.strip():
-        message = "Experiment names are 1-256 characters, without control characters or surrounding spaces."
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        message = "Experiment names are 1-256 characters, without control characters."
         raise RegistryError("validation_error", message, {"name": [message]})
     return name
 

@@ -27,8 +27,12 @@ MAX_ENTITIES = 1000
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
-# Letters, digits, '_', '-', '.', ' ' and '/', as MLflow allows; never a '..' segment.
-_KEY_RE = re.compile(r"^[\w\-. /]+$")
+# Slash-separated segments of ASCII letters, digits, '_', '-', '.' and ' ' (MLflow's set, in
+# ASCII); no segment is empty, '.' or starts with '..'. Written without lookarounds so that
+# Python and openapi.yaml's ECMA-262 read it alike.
+_KEY_SEGMENT = r"(?:[A-Za-z0-9_\- ]|\.[A-Za-z0-9_\- ])[A-Za-z0-9_\-. ]*"
+KEY_PATTERN = rf"^{_KEY_SEGMENT}(?:/{_KEY_SEGMENT})*$"
+_KEY_RE = re.compile(KEY_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,9 @@ def _check(batch):
 
 
 def _check_key(field, key):
-    if not isinstance(key, str) or not _KEY_RE.match(key) or len(key) > MAX_KEY_LENGTH \
-            or ".." in key.split("/") or key.startswith("/"):
-        raise _invalid(field, f"Key {key!r} is not valid: use 1-{MAX_KEY_LENGTH} letters, digits, "
-                              "'_', '-', '.', ' ' and '/', with no '..' segment or leading '/'.")
+    if not isinstance(key, str) or not _KEY_RE.match(key) or len(key) > MAX_KEY_LENGTH:
+        raise _invalid(field, f"Key {key!r} is not valid: use 1-{MAX_KEY_LENGTH} ASCII letters, digits, "
+                              "'_', '-', '.', ' ' and '/'; no segment may be empty or '.', or start with '..'.")
 
 
 def _log_params(run, params):

@@ -20,13 +20,27 @@ TIME_ATTRIBUTES = ("start_time", "end_time")
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
 
-_TOKEN_RE = re.compile(r"""
+_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_STRING = r"'[^']*'|\"[^\"]*\""
+_KEY = r"`[^`]*`|\"[^\"]*\"|[A-Za-z0-9_\-./:]+"
+_TOKEN_RE = re.compile(rf"""
     (?P<space>\s+)
-  | (?P<ident>[A-Za-z_]+\.(?:`[^`]*`|"[^"]*"|[\w\-./:]+)|[A-Za-z_][\w]*)
+  | (?P<ident>[A-Za-z_]+\.(?:{_KEY})|[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op><=|>=|!=|=|<|>)
-  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
-  | (?P<string>'[^']*'|"[^"]*")
+  | (?P<number>{_NUMBER})
+  | (?P<string>{_STRING})
 """, re.VERBOSE)
+
+# The same grammar as one regular expression, for openapi.yaml (valid in ECMA-262 too).
+_NUMERIC_OP = r"\s*(?:<=|>=|!=|=|<|>)\s*"
+_STRING_OP = r"(?:\s*(?:!=|=)\s*|\s+(?:LIKE|like|ILIKE|ilike)\s*)"
+_CLAUSE = (
+    rf"(?:(?:metrics|metric)\.(?:{_KEY}){_NUMERIC_OP}(?:{_NUMBER})"
+    rf"|(?:params|param|parameters|parameter|tags|tag)\.(?:{_KEY}){_STRING_OP}(?:{_STRING})"
+    rf"|(?:attributes|attribute|attr|run)\.(?:{'|'.join(STRING_ATTRIBUTES)}){_STRING_OP}(?:{_STRING})"
+    rf"|(?:attributes|attribute|attr|run)\.(?:{'|'.join(TIME_ATTRIBUTES)}){_NUMERIC_OP}(?:{_NUMBER}))"
+)
+FILTER_PATTERN = rf"^\s*(?:{_CLAUSE}(?:\s+(?:AND|and)\s+{_CLAUSE})*)?\s*$"
 
 
 @dataclass(frozen=True)
@@ -110,21 +124,27 @@ class Order:
     descending: bool
 
 
-_ORDER_RE = re.compile(r"""^\s*([A-Za-z_]+)\.(`[^`]*`|"[^"]*"|[\w\-./: ]+?)\s*(?:\s(ASC|DESC))?\s*$""", re.I)
+_ORDER_KINDS = "metrics|metric|params|param|parameters|parameter|tags|tag"
+_ORDER_ATTRIBUTE_KINDS = "attributes|attribute|attr|run"
+# ECMA-262-compatible too: openapi.yaml documents it as is.
+ORDER_BY_PATTERN = (
+    rf"^\s*(?:({_ORDER_KINDS})\.(`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_\-./:]+)"
+    rf"|({_ORDER_ATTRIBUTE_KINDS})\.({'|'.join(STRING_ATTRIBUTES + TIME_ATTRIBUTES)}))"
+    r"(?:\s+(ASC|DESC|asc|desc))?\s*$"
+)
+_ORDER_RE = re.compile(ORDER_BY_PATTERN)
 
 
 def parse_order(clause: str) -> Order:
     """One order_by clause: ``metrics.val_accuracy DESC``, ``attributes.start_time``, …"""
     match = _ORDER_RE.match(clause or "")
-    kind = KINDS.get(match.group(1).lower()) if match else None
-    if match is None or kind is None:
+    if match is None:
         raise RegistryError("validation_error",
-                            f"Bad order_by {clause!r}: use <metrics|params|tags|attributes>.<key> [ASC|DESC].",
+                            f"Bad order_by {clause!r}: use <metrics|params|tags>.<key> or attributes.<"
+                            f"{'|'.join(STRING_ATTRIBUTES + TIME_ATTRIBUTES)}>, then ASC or DESC.",
                             {"order_by": [clause]})
-    key = match.group(2)
+    kind_name, key, attribute_kind, attribute, direction = match.groups()
+    key = attribute if attribute_kind else key
     if key[:1] in "`\"":
         key = key[1:-1]
-    if kind == "attributes" and key not in STRING_ATTRIBUTES + TIME_ATTRIBUTES:
-        raise RegistryError("validation_error", f"Bad order_by {clause!r}: unknown attribute {key!r}.",
-                            {"order_by": [clause]})
-    return Order(kind, key, (match.group(3) or "ASC").upper() == "DESC")
+    return Order(KINDS[(kind_name or attribute_kind)], key, (direction or "ASC").upper() == "DESC")

@@ -4,11 +4,11 @@ Each comparison becomes a subquery on an indexed table, and ordering joins
 the one metric, param or tag it sorts by, so a page costs the same whether
 the experiment holds a hundred runs or a hundred thousand.
 """
-import base64
-import binascii
 import datetime
+import re
 from typing import Any
 
+from peewee import JOIN
 from peewee import SQL
 from peewee import Case
 from peewee import NodeList
@@ -29,6 +29,8 @@ from .runs import load_runs
 from .values import Run as RunValue
 
 MAX_RESULTS = 1000
+PAGE_TOKEN_PATTERN = r"^[0-9]{1,9}$"
+PAGE_TOKEN_RE = re.compile(PAGE_TOKEN_PATTERN)
 _EPOCH = datetime.datetime(1970, 1, 1)
 _ATTRIBUTE_COLUMNS = {"status": Run.status, "run_name": Run.name, "run_id": Run.run_id, "user_id": Run.created_by,
                       "start_time": Run.start_time, "end_time": Run.end_time}
@@ -94,29 +96,26 @@ def _ordered(query, orders: list[Order]):
             column = _ATTRIBUTE_COLUMNS[order.key]
         else:
             table = {"metrics": RunLatestMetric, "params": RunParam, "tags": RunTag}[order.kind].alias(f"o{n}")
-            query = query.join(table, "LEFT OUTER", on=(table.run == Run.run_id) & (table.key == order.key))
+            query = query.join(table, JOIN.LEFT_OUTER, on=(table.run == Run.run_id) & (table.key == order.key))
             column = table.value
         missing = column.is_null()
         if order.kind == "metrics":
             missing |= table.is_nan
         # Runs without the key (or with a NaN) come last either way, as in MLflow.
-        sort += [Case(None, [(missing, 1)], 0), column.desc() if order.descending else column.asc()]
+        value = Case(None, [(missing, None)], column)
+        sort += [Case(None, [(missing, 1)], 0), value.desc() if order.descending else value.asc()]
     return query, sort + [Run.start_time.desc(), Run.run_id]
 
 
 def _token(offset):
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+    return str(offset)
 
 
 def _offset(page_token):
+    # The token is the offset of the next page: simple, and any digits are a valid start.
     if not page_token:
         return 0
-    try:
-        text = base64.urlsafe_b64decode(page_token.encode("ascii")).decode()
-        kind, _, number = text.partition(":")
-        if kind == "offset" and number.isdigit():
-            return int(number)
-    except (UnicodeError, ValueError, binascii.Error):
-        pass
-    raise RegistryError("validation_error", "page_token is not one this service handed out.",
-                        {"page_token": ["Invalid page token."]})
+    if not PAGE_TOKEN_RE.match(page_token):
+        raise RegistryError("validation_error", "page_token is not one this service handed out.",
+                            {"page_token": ["Invalid page token."]})
+    return int(page_token)
