@@ -228,7 +228,8 @@ CREATE TABLE run_metric (
     step BIGINT NOT NULL,
     timestamp BIGINT NOT NULL
 );
-CREATE INDEX run_metric_history ON run_metric (run_id, key, step, timestamp);
+-- A point identical in every field is stored once (as in MLflow): clients re-log.
+CREATE UNIQUE INDEX run_metric_history ON run_metric (run_id, key, step, timestamp, value, is_nan);
 -- The latest point of each metric (highest step, then timestamp, then value),
 -- kept in step with run_metric: what runs show and what search orders by.
 CREATE TABLE run_latest_metric (
@@ -241,6 +242,22 @@ CREATE TABLE run_latest_metric (
     PRIMARY KEY (run_id, key)
 );
 CREATE INDEX run_latest_metric_order ON run_latest_metric (key, value, run_id);
+-- MLflow 3's logged models: each one is a folder of its run's files.
+CREATE TABLE logged_model (
+    model_id VARCHAR(40) PRIMARY KEY,
+    experiment_id INTEGER NOT NULL REFERENCES experiment (id),
+    run_id VARCHAR(32) NOT NULL REFERENCES run (run_id) ON DELETE CASCADE,
+    name VARCHAR(256) NOT NULL,
+    artifact_path VARCHAR(1024) NOT NULL,
+    model_type VARCHAR(256),
+    status VARCHAR(16) NOT NULL,
+    params TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    created_by VARCHAR(256) NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    UNIQUE (run_id, artifact_path)
+);
 CREATE TABLE model_alias (
     model_id INTEGER NOT NULL REFERENCES registered_model (id) ON DELETE CASCADE,
     alias VARCHAR(64) NOT NULL,
@@ -272,7 +289,7 @@ def _tracking():
 MIGRATIONS = [
     (1, "initial schema", _INITIAL),
     (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
-    (3, "experiments, run status, params, metrics and tags; model aliases", _tracking),
+    (3, "experiments, run status, params, metrics and tags, logged models; model aliases", _tracking),
 ]
 
 

@@ -141,6 +141,25 @@ class ModelVersion(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class LoggedModel(BaseModel):
+    """An MLflow 3 logged model: the folder ``artifact_path`` of its run."""
+
+    model_id = CharField(max_length=40, primary_key=True)
+    experiment = ForeignKeyField(Experiment, column_name="experiment_id")
+    experiment_id: int
+    run = ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
+    run_id: str
+    name = CharField(max_length=256)
+    artifact_path = CharField(max_length=1024)
+    model_type = CharField(max_length=256, null=True)
+    status = CharField(max_length=16)
+    params = TagsField(default=dict)
+    tags = TagsField(default=dict)
+    created_by = CharField(max_length=256)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
 class VersionAlias(BaseModel):
     model = ForeignKeyField(RegisteredModel, backref="aliases", on_delete="CASCADE")
     model_id: int
@@ -154,6 +173,7 @@ class VersionAlias(BaseModel):
 
 class VersionFile(BaseModel):
     version = ForeignKeyField(ModelVersion, backref="files", on_delete="CASCADE")
+    version_id: int
     path = CharField(max_length=1024)
     sha256 = CharField(max_length=64)
     size = BigIntegerField()

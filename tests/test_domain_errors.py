@@ -2,6 +2,7 @@
 
 Called directly (no HTTP), on SQLite, so these run in the mutation run too.
 """
+import base64
 import datetime
 
 import pytest
@@ -20,6 +21,7 @@ from registry.models import RegisteredModel
 from registry.models import utcnow
 
 OPERATOR = auth.Principal(name="operator", role="admin")
+BAD_HEADER = "The Authorization header must be 'Bearer <token>' (or Basic with the token as the password) with a registry token."
 STAGES = ["None", "Staging", "Production", "Archived"]
 
 
@@ -170,8 +172,11 @@ def test_authentication_refusals(app):
         cases = [
             (None, "Send Authorization: Bearer <token>; see `registry token create`."),
             ("", "Send Authorization: Bearer <token>; see `registry token create`."),
-            (f"Basic {value}", "The Authorization header must be 'Bearer <token>' with a registry token."),
-            ("Bearer rgt_short", "The Authorization header must be 'Bearer <token>' with a registry token."),
+            (f"Basic {value}", BAD_HEADER),  # Basic carries user:password, base64-encoded
+            (f"Basic {base64.b64encode(b'user:rgt_short').decode()}", BAD_HEADER),
+            ("Basic %%%", BAD_HEADER),
+            (f"Token {value}", BAD_HEADER),
+            ("Bearer rgt_short", BAD_HEADER),
             (f"Bearer rgt_{selector}_{'A' * 43}", "The token is not valid."),
             (f"Bearer rgt_{'0' * 16}_{secret}", "The token is not valid."),
         ]
@@ -180,6 +185,8 @@ def test_authentication_refusals(app):
                 auth.authenticate(header)
             assert (caught.value.code, caught.value.message) == ("unauthorized", message), header
         assert auth.authenticate(f"bearer {value}").name == "ci"  # the scheme is case-insensitive
+        basic = base64.b64encode(f"anyone:{value}".encode()).decode()
+        assert auth.authenticate(f"Basic {basic}").name == "ci"  # MLflow's username/password: the token is the password
         assert auth.authenticate(f"Bearer  {value} ").name == "ci"  # and spaces around the token are not
         expiring, expiring_value = auth.create_token(OPERATOR, "brief", "reader", (), 1)
         ApiToken.update(expires_at=utcnow()).where(ApiToken.name == expiring.name).execute()
@@ -250,13 +257,15 @@ def test_domain_errors_carry_no_http_and_every_surface_renders_every_code():
 # Use cases: public functions of these modules that act for a caller. Helpers
 # for other use cases (rules, parsers, row lookups) are listed as exempt.
 _USE_CASE_MODULES = ("service", "runs", "auth", "audit", "anchors", "experiments", "run_data", "run_search",
-                     "aliases")
+                     "aliases", "model_edits", "logged_models")
 _NOT_USE_CASES = {
     "auth": {"authenticate", "bootstrap_admin", "role_for_transition"},
     "audit": {"append", "lock_head", "record_hash", "first_free_version", "verify", "search", "resolve_ref_at"},
     "anchors": {"latest"},
     "runs": {"run_row", "load_runs"},
-    "service": {"version_file", "lock_model"},
+    "service": {"version_file", "lock_model", "load_model", "version_values"},
+    "model_edits": set(),
+    "logged_models": {"logged_model_row", "has_files"},
     "experiments": {"experiment_row", "check_experiment_name"},
     "run_data": set(),
     "run_search": set(),

@@ -39,11 +39,14 @@ TRANSITION = "transition"
 TOKEN_CREATE = "token_create"
 TOKEN_REVOKE = "token_revoke"
 MODEL_DELETE = "model_delete"
+MODEL_RENAME = "model_rename"  # subject: the new name; the history stays under the old one
+VERSION_DELETE = "version_delete"
 ALIAS_SET = "alias_set"  # subject: the alias; version: its new target; cause: the previous one
 ALIAS_DELETE = "alias_delete"  # version: the target it had
 STAGE_ACTIONS = (REGISTER, TRANSITION)
-MODEL_ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE)
-ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, MODEL_DELETE, TOKEN_CREATE, TOKEN_REVOKE)
+MODEL_ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, VERSION_DELETE)
+ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, VERSION_DELETE, MODEL_DELETE, MODEL_RENAME,
+           TOKEN_CREATE, TOKEN_REVOKE)
 _FIELDS = ("id", "action", "model", "version", "from_stage", "to_stage", "actor", "comment", "cause", "subject")
 
 
@@ -187,8 +190,10 @@ def resolve_ref_at(model, ref, at):
             stages[record.version] = record.to_stage
         elif record.action == ALIAS_SET:
             aliases[record.subject] = record.version
-        else:
+        elif record.action == ALIAS_DELETE:
             aliases.pop(record.subject, None)
+        else:  # VERSION_DELETE
+            stages.pop(record.version, None)
     when = rfc3339(at)
     if ref.startswith("@"):
         wanted = aliases.get(check_alias(ref[1:]))

@@ -4,6 +4,7 @@ A token is ``rgt_<selector>_<secret>``. The selector finds the row; only a
 sha256 of the secret is stored, and it is compared in constant time. The
 token itself is shown once, at creation.
 """
+import base64
 import datetime
 import fnmatch
 import hashlib
@@ -102,14 +103,28 @@ def _secret_hash(secret):
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+def _basic_password(value):
+    try:
+        decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, ValueError):
+        return ""
+    return decoded.partition(":")[2]
+
+
 def authenticate(header):
     """Return the Principal for an ``Authorization`` header; raises unauthorized."""
     if not header:
         raise _unauthorized("Send Authorization: Bearer <token>; see `registry token create`.")
     scheme, _, value = header.partition(" ")
-    match = _TOKEN_RE.match(value.strip()) if scheme.lower() == "bearer" else None
+    if scheme.lower() == "basic":
+        # MLflow clients send MLFLOW_TRACKING_USERNAME/PASSWORD this way; the password is the token.
+        value = _basic_password(value.strip())
+    elif scheme.lower() != "bearer":
+        value = ""
+    match = _TOKEN_RE.match(value.strip())
     if match is None:
-        raise _unauthorized("The Authorization header must be 'Bearer <token>' with a registry token.")
+        raise _unauthorized("The Authorization header must be 'Bearer <token>' (or Basic with the token as "
+                            "the password) with a registry token.")
     selector, secret = match.groups()
     # The same work on a hit and a miss (one query returning a plain row or
     # None, one comparison against a stored or dummy hash), so timing does

@@ -141,7 +141,7 @@ def _order(point):
 def _log_metrics(run, metrics):
     if not metrics:
         return
-    RunMetric.insert_many([_metric_row(run, m) for m in metrics]).execute()
+    RunMetric.insert_many([_metric_row(run, m) for m in metrics]).on_conflict_ignore().execute()
     keys = {m.key for m in metrics}
     latest = {r.key: metric_point(r) for r in RunLatestMetric.select().where(
         (RunLatestMetric.run == run.run_id) & RunLatestMetric.key.in_(list(keys)))}

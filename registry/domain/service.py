@@ -62,10 +62,11 @@ def get_model(principal: Principal, name: str) -> Model:
     """The model with its latest and Production version numbers; raises not_found, forbidden."""
     check_model_name(name)
     principal.require("reader", name)
-    return _model(name)
+    return load_model(name)
 
 
-def _model(name):
+def load_model(name: str) -> Model:
+    """The model as a value, for other use cases; raises not_found."""
     model = _models_query().where(RegisteredModel.name == name).first()
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
@@ -93,7 +94,7 @@ def create_model(principal: Principal, name: str, description: str = "", tags: d
             )
     except IntegrityError as exc:
         raise RegistryError("already_exists", f"Model {name} already exists.") from exc
-    return _model(name)
+    return load_model(name)
 
 
 def list_models(principal: Principal, query: str | None = None, limit: int = 100,
@@ -125,7 +126,7 @@ def update_model(principal: Principal, name: str, description: str | None = None
         model = lock_model(name)
         if _apply_changes(model, description, tags):
             model.save()
-    return _model(name)
+    return load_model(name)
 
 
 def _apply_changes(row, description, tags):
@@ -194,13 +195,13 @@ def lock_model(name, create=False):
 def get_version(principal: Principal, name: str, ref: str) -> Version:
     """The version ``ref`` of model ``name``; raises not_found, validation_error, forbidden."""
     model = _plain_model(principal, name)
-    return _with_files(model, [resolve_ref(model, ref)])[0]
+    return version_values(model, [resolve_ref(model, ref)])[0]
 
 
 def get_version_at(principal: Principal, name: str, ref: str, at) -> Version:
     """The version ``ref`` named at ``at`` (naive UTC), from the audit history."""
     model = _plain_model(principal, name)
-    return _with_files(model, [audit.resolve_ref_at(model, ref, at)])[0]
+    return version_values(model, [audit.resolve_ref_at(model, ref, at)])[0]
 
 
 def _plain_model(principal, name):
@@ -212,8 +213,8 @@ def _plain_model(principal, name):
     return model
 
 
-def _with_files(model, versions):
-    """The versions as values, each with its files (sorted by path), aliases and lineage, in a few queries."""
+def version_values(model, versions) -> list[Version]:
+    """For other use cases: the version rows as values, each with its files (sorted by path), aliases and lineage, in a few queries."""
     files: dict = {v.id: [] for v in versions}
     if files:
         for f in VersionFile.select().where(VersionFile.version.in_(list(files))).order_by(VersionFile.path):
@@ -242,7 +243,7 @@ def list_versions(principal: Principal, name: str, stage: str | None = None) -> 
     query = ModelVersion.select().where(ModelVersion.model == model).order_by(ModelVersion.version.desc())
     if stage is not None:
         query = query.where(ModelVersion.stage == lifecycle.parse_stage(stage))
-    return _with_files(model, list(query))
+    return version_values(model, list(query))
 
 
 def update_version(principal: Principal, name: str, ref: str, description: str | None = None,
@@ -254,7 +255,7 @@ def update_version(principal: Principal, name: str, ref: str, description: str |
         version = resolve_ref(model, ref)
         if _apply_changes(version, description, tags):
             version.save()
-    return _with_files(model, [version])[0]
+    return version_values(model, [version])[0]
 
 
 def register_version(principal: Principal, name: str, source: str, description: str = "",
@@ -285,7 +286,7 @@ def register_version(principal: Principal, name: str, source: str, description: 
         ).execute()
         audit.append(audit.REGISTER, principal.name, model=model.name, version=version.version,
                      to_stage=lifecycle.NONE, comment=f"registered from {source}")
-    return _with_files(model, [version])[0]
+    return version_values(model, [version])[0]
 
 
 # --- lifecycle -----------------------------------------------------------
@@ -325,7 +326,7 @@ def transition(principal: Principal, name: str, ref: str, stage: str,
                                     from_stage=previous, to_stage=target, comment=comment))
         model.updated_at = utcnow()
         model.save()
-    return _with_files(model, [version])[0], [audit_entry(r) for r in records]
+    return version_values(model, [version])[0], [audit_entry(r) for r in records]
 
 
 def _set_stage(version, stage):

@@ -96,6 +96,26 @@ class Run:
 
 
 @dataclass(frozen=True)
+class LoggedModelValue:
+    model_id: str
+    experiment_id: int
+    run_id: str
+    name: str
+    artifact_path: str  # the folder of the run's files that holds the model
+    model_type: str | None
+    status: str
+    params: dict
+    tags: dict
+    created_by: str
+    created_at: Time
+    updated_at: Time
+
+    @property
+    def source(self) -> str:
+        return f"runs:/{self.run_id}/{self.artifact_path}"
+
+
+@dataclass(frozen=True)
 class AliasMove:
     """An alias set, moved or deleted: its target now (None once deleted) and before."""
 
@@ -179,3 +199,10 @@ def audit_entry(row) -> AuditEntry:
 def token_value(row) -> Token:
     return Token(name=row.name, role=row.role, models=tuple(row.model_patterns), created_by=row.created_by,
                  created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at)
+
+
+def logged_model_value(row) -> LoggedModelValue:
+    return LoggedModelValue(model_id=row.model_id, experiment_id=row.experiment_id, run_id=row.run_id, name=row.name,
+                            artifact_path=row.artifact_path, model_type=row.model_type, status=row.status,
+                            params=row.params, tags=row.tags, created_by=row.created_by, created_at=row.created_at,
+                            updated_at=row.updated_at)
