@@ -18,8 +18,10 @@ def create_app(test_config=None, migrate=True):
     storage backend is prepared, so an unreachable dependency fails here.
     """
     from . import api
+    from . import authentication
     from . import config
     from . import db
+    from . import mlflow
     from .api import errors
     from .storage import storage_from_url
 
@@ -42,7 +44,9 @@ def create_app(test_config=None, migrate=True):
     storage = storage_from_url(settings["STORAGE_URL"], timeout=settings["STORAGE_TIMEOUT"])
     app.extensions["registry_storage"] = storage
     db.init_app(app, db.database_from_url(settings["DATABASE_URL"], timeout=settings["DB_TIMEOUT"]))
+    authentication.init_app(app)
     api.init_app(app)
+    mlflow.init_app(app)
     errors.init_app(app)
 
     app.after_request(_no_banner_and_no_unread_body)

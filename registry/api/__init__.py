@@ -11,7 +11,6 @@ from . import idempotency
 from . import models
 from . import operations
 from . import runs
-from . import security
 from . import tokens
 from . import versions
 from .schemas import ErrorSchema
@@ -35,7 +34,6 @@ def init_app(app):
     for module in (operations, experiments, runs, models, versions, aliases, downloads, tokens, auditing):
         api.register_blueprint(module.blp)
     _open_the_spec(app)
-    security.init_app(app)
     idempotency.init_app(app)
     return api
 

@@ -13,7 +13,7 @@ from flask import g
 from flask import request
 
 from .. import idempotency
-from .declarations import declared
+from ..declarations import declared
 from .errors import database_unavailable_response
 
 logger = logging.getLogger(__name__)

@@ -1,35 +1,15 @@
-"""Authentication for every request, and the role each view needs.
+"""The role each native view needs: ``@requires(role)``.
 
-Open without a token: views declared ``@public`` (the probes, the OpenAPI
-document). Everything else needs ``Authorization: Bearer <token>``; views declare their minimum role
-with ``@requires``, and use cases check finer rules (Production moves,
-model patterns) themselves.
+Views declare their minimum role; the use cases check finer rules
+(Production moves, model patterns) themselves. Who is calling is
+registry/authentication.py's job, shared by every surface.
 """
 import functools
 
 from flask import g
-from flask import request
 
-from ..domain import auth
-from .declarations import declared
-
-
-def principal():
-    """The authenticated caller of this request."""
-    return g.principal
-
-
-def _authenticate():
-    # Unknown URLs and methods fall through to routing's 404/405.
-    if request.url_rule is None or declared("public"):
-        return
-    g.principal = auth.authenticate(request.headers.get("Authorization"))
-
-
-def public(view):
-    """View decorator (outermost): no token needed."""
-    view.public = True
-    return view
+from ..authentication import principal  # noqa: F401  (re-exported for the views)
+from ..authentication import public  # noqa: F401
 
 
 def requires(role):
@@ -45,6 +25,3 @@ def requires(role):
 
     return decorator
 
-
-def init_app(app):
-    app.before_request(_authenticate)

@@ -214,7 +214,7 @@ def _plain_model(principal, name):
 
 
 def version_values(model, versions) -> list[Version]:
-    """For other use cases: the version rows as values, each with its files (sorted by path), aliases and lineage, in a few queries."""
+    """For other use cases: version rows as values, with files (by path), aliases and lineage, in a few queries."""
     files: dict = {v.id: [] for v in versions}
     if files:
         for f in VersionFile.select().where(VersionFile.version.in_(list(files))).order_by(VersionFile.path):

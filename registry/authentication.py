@@ -1,0 +1,36 @@
+"""Who is calling, for every surface: each request is authenticated before its view runs.
+
+Open without a token: views declared ``@public`` (the probes, the OpenAPI
+document). Everything else needs ``Authorization: Bearer <token>`` (or Basic
+with the token as the password, as MLflow clients send it). Each surface
+renders a refusal in its own envelope; the use cases check roles and model
+patterns themselves.
+"""
+from flask import g
+from flask import request
+
+from .declarations import declared
+from .domain import auth
+from .domain.auth import Principal
+
+
+def principal() -> Principal:
+    """The authenticated caller of this request."""
+    return g.principal
+
+
+def public(view):
+    """View decorator (outermost): no token needed."""
+    view.public = True
+    return view
+
+
+def _authenticate():
+    # Unknown URLs and methods fall through to routing's 404/405.
+    if request.url_rule is None or declared("public"):
+        return
+    g.principal = auth.authenticate(request.headers.get("Authorization"))
+
+
+def init_app(app) -> None:
+    app.before_request(_authenticate)
