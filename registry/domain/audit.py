@@ -44,7 +44,7 @@ VERSION_DELETE = "version_delete"
 ALIAS_SET = "alias_set"  # subject: the alias; version: its new target; cause: the previous one
 ALIAS_DELETE = "alias_delete"  # version: the target it had
 STAGE_ACTIONS = (REGISTER, TRANSITION)
-MODEL_ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, VERSION_DELETE)
+MODEL_ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, VERSION_DELETE, MODEL_RENAME)
 ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, VERSION_DELETE, MODEL_DELETE, MODEL_RENAME,
            TOKEN_CREATE, TOKEN_REVOKE)
 _FIELDS = ("id", "action", "model", "version", "from_stage", "to_stage", "actor", "comment", "cause", "subject")
@@ -192,7 +192,7 @@ def resolve_ref_at(model, ref, at):
             aliases[record.subject] = record.version
         elif record.action == ALIAS_DELETE:
             aliases.pop(record.subject, None)
-        else:  # VERSION_DELETE
+        elif record.action == VERSION_DELETE:
             stages.pop(record.version, None)
     when = rfc3339(at)
     if ref.startswith("@"):

@@ -71,16 +71,18 @@ def number(data: dict, key: str) -> float:
 
 def items(data: dict, key: str) -> list:
     """A repeated message field: a list of objects."""
-    value = data.get(key) or []
-    if isinstance(value, dict) or not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise _invalid(f"Parameter '{key}' must be a list of objects.")
     return value
 
 
 def strings(data: dict, key: str) -> list[str]:
     """A repeated string field (a JSON list, or a repeated query parameter)."""
-    value = data.get(key) or []
-    value = [value] if isinstance(value, str) else value
+    value = data.get(key)
+    value = [] if value is None else [value] if isinstance(value, str) else value
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _invalid(f"Parameter '{key}' must be a list of strings.")
     return value

@@ -1,5 +1,6 @@
 """MLflow's tracking endpoints: experiments, runs, params, metrics, tags, logged models."""
 import datetime
+import json
 import time
 
 from flask import Blueprint
@@ -179,6 +180,26 @@ def get_metric_history():
     data = rq.body()
     points = run_data.metric_history(principal(), _run_id(data), rq.text(data, "metric_key"))
     return jsonify(metrics=[wire.metric(p) for p in points])
+
+
+@blp.route("/runs/log-model", methods=["POST"])
+def log_model():
+    # MLflow 2.x records each logged model's MLmodel in this tag, a JSON list.
+    data = rq.body()
+    run_id = _run_id(data)
+    try:
+        model = json.loads(rq.text(data, "model_json"))
+    except json.JSONDecodeError as exc:
+        raise RegistryError("validation_error", f"model_json is not valid JSON: {exc}") from exc
+    if not isinstance(model, dict) or not {"artifact_path", "flavors"} <= set(model):
+        raise RegistryError("validation_error", "model_json must be an MLmodel with artifact_path and flavors.")
+    history = json.loads(runs.get_run(principal(), run_id).tags.get(_MODEL_HISTORY, "[]"))
+    history.append(model)
+    run_data.log_batch(principal(), run_id, run_data.Batch(tags=((_MODEL_HISTORY, json.dumps(history)),)))
+    return jsonify({})
+
+
+_MODEL_HISTORY = "mlflow.log-model.history"
 
 
 @blp.route("/runs/outputs", methods=["POST"])
