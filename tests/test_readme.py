@@ -20,7 +20,7 @@ from tests.servers import RegistryServer
 pytestmark = pytest.mark.servers
 
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
-RUN = ("First calls", "Tokens and roles", "Worked examples: training, CI, deployment")
+RUN = ("First calls", "Tokens and roles", "Worked examples: training, CI, deployment", "MLflow clients")
 NOT_RUN = {
     "(first screen)": "scripts/serve and scripts/test: CI runs scripts/test itself, and this test starts the server",
     "Running with PostgreSQL and MinIO": "needs Docker or root's PostgreSQL accounts; tests/servers.py starts the "
@@ -83,6 +83,12 @@ def _check_what_the_examples_did(server, workdir):
         ("Staging", "ci", "ci #41"),
         ("Production", "release", "eval passed"),
     ]
+    run = http.get(f"{base}/runs/{version['run_id']}", timeout=10).json()
+    assert (run["experiment"], run["status"], run["params"]) == ("spam", "FINISHED", {"lr": "3e-5"})
+    assert version["lineage"]["metrics"] == {"val_accuracy": 0.94}
+    quickstart = http.get(f"{base}/runs?experiment=quickstart", timeout=10).json()["runs"]
+    assert [(r["name"], r["created_by"], r["status"], r["metrics"]["acc"]["value"]) for r in quickstart] == [
+        ("first", "ci", "FINISHED", 0.9)]
     tokens = {t["name"]: t for t in http.get(f"{base}/tokens", timeout=10).json()["tokens"]}
     assert tokens["ci"]["models"] == ["TextClassifier"] and tokens["ci"]["expires_at"] is not None
     assert tokens["scratch"]["models"] == ["Text*", "Img?"] and tokens["scratch"]["revoked_at"] is not None
