@@ -66,7 +66,9 @@ class Run(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-class RunParam(BaseModel):
+class _RunKeyValue(BaseModel):
+    """One value per key of a run (its params, its tags)."""
+
     run = ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
     run_id: str
     key = CharField(max_length=250)
@@ -76,14 +78,12 @@ class RunParam(BaseModel):
         primary_key = CompositeKey("run", "key")
 
 
-class RunTag(BaseModel):
-    run = ForeignKeyField(Run, column_name="run_id", on_delete="CASCADE")
-    run_id: str
-    key = CharField(max_length=250)
-    value = TextField()
+class RunParam(_RunKeyValue):
+    pass
 
-    class Meta:
-        primary_key = CompositeKey("run", "key")
+
+class RunTag(_RunKeyValue):
+    pass
 
 
 class RunMetric(BaseModel):

@@ -39,6 +39,9 @@ def test_every_route_is_documented(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("static",) or rule.rule == "/openapi.json":
             continue
+        if rule.endpoint.startswith("mlflow."):  # the MLflow surface: documented by MLflow, listed in the README
+            assert rule.rule.startswith(("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow")), rule.rule
+            continue
         path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, f"{method} {path} is not in openapi.yaml"

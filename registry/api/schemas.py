@@ -174,10 +174,13 @@ class ModelSchema(Schema):
                           metadata={"description": "alias -> version number"})
 
 
-class ModelListQuerySchema(Schema):
-    q = Text(max_length=128, metadata={"description": "Only models whose name contains this (case-insensitive)."})
+class PageQuerySchema(Schema):
     limit = fields.Integer(validate=validate.Range(min=1, max=1000))
     page_token = Text(max_length=1024, metadata={"description": "next_page_token from the previous page."})
+
+
+class ModelListQuerySchema(PageQuerySchema):
+    q = Text(max_length=128, metadata={"description": "Only models whose name contains this (case-insensitive)."})
 
 
 class ModelListSchema(Schema):

@@ -18,6 +18,7 @@ from ..domain.run_search import PAGE_TOKEN_PATTERN
 from ..domain.runs import RUN_STATUSES
 from .schemas import FileSchema
 from .schemas import MetricValue
+from .schemas import PageQuerySchema
 from .schemas import Text
 from .schemas import Timestamp
 from .schemas import _tags
@@ -43,9 +44,8 @@ class ExperimentSchema(Schema):
     updated_at = Timestamp(required=True)
 
 
-class ExperimentListQuerySchema(Schema):
-    limit = fields.Integer(validate=validate.Range(min=1, max=1000))
-    page_token = Text(max_length=1024, metadata={"description": "next_page_token from the previous page."})
+class ExperimentListQuerySchema(PageQuerySchema):
+    pass
 
 
 class ExperimentListSchema(Schema):
