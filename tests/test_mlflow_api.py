@@ -197,6 +197,9 @@ def test_mlflow_2_log_model_history_tag(client, run):
     ("get", f"{API}/registered-models/get?name=../etc", None, 400, "INVALID_PARAMETER_VALUE"),
     ("get", f"{API}/registered-models/search?filter=tags.x = 'y'", None, 400, "INVALID_PARAMETER_VALUE"),
     ("post", f"{API}/runs/search", '{"filter": "metrics.acc >"}', 400, "INVALID_PARAMETER_VALUE"),
+    ("post", f"{API}/experiments/create", '{"name": "\\ud800"}', 400, "INVALID_PARAMETER_VALUE"),
+    ("post", f"{API}/registered-models/create", '{"name": "M", "tags": [{"key": "a\\u0000", "value": "v"}]}',
+     400, "INVALID_PARAMETER_VALUE"),
 ])
 def test_bad_requests_get_mlflow_envelopes(client, method, path, body, status, code):
     response = getattr(client, method)(path, data=body, content_type="application/json")

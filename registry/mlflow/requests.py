@@ -41,6 +41,15 @@ def text(data: dict, key: str, required: bool = True, default: str | None = None
         return default
     if not isinstance(value, str):
         raise _invalid(f"Parameter '{key}' must be a string.")
+    return _storable(key, value)
+
+
+def _storable(key, value):
+    # NUL cannot be stored in PostgreSQL text, nor a lone surrogate in any database.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _invalid(f"Parameter '{key}' must be valid Unicode (no lone surrogates).") from exc
     if "\x00" in value:
         raise _invalid(f"Parameter '{key}' must not contain NUL characters.")
     return value
@@ -95,7 +104,7 @@ def pairs(data: dict, key: str) -> list[tuple[str, str]]:
         k, v = item.get("key"), item.get("value", "")
         if not isinstance(k, str) or not isinstance(v, str):
             raise _invalid(f"Each of '{key}' needs a string key and a string value.")
-        found.append((k, v))
+        found.append((_storable(key, k), _storable(key, v)))
     return found
 
 
