@@ -46,6 +46,7 @@ def _part_size(expected_size):
 _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 # MinIO's answer (507) when a write would take its drives past their fill threshold.
 _FULL = ("XMinioStorageFull", "StorageFull")
+_NO_SPACE = "no space left on device"
 # After a write was refused for lack of space, readiness writes this much to see
 # whether MinIO takes writes again (it still stores tiny objects when full).
 PROBE_BYTES = MiB
@@ -64,8 +65,10 @@ def _http_client(secure, timeout):
     options = dict(
         timeout=urllib3.Timeout(connect=timeout, read=timeout),
         maxsize=32,
+        # After the last retry of a 5xx, minio-py reads MinIO's own error code
+        # from the answer (e.g. XMinioStorageFull), rather than a MaxRetryError.
         retries=urllib3.Retry(total=2, connect=1, read=0, backoff_factor=0.2,
-                              status_forcelist=[500, 502, 503, 504]),
+                              status_forcelist=[500, 502, 503, 504], raise_on_status=False),
     )
     if secure:
         # SSL_CERT_FILE (OpenSSL's own variable) names a private CA's bundle.
@@ -109,7 +112,9 @@ class MinioStorage(Storage):
         try:
             yield
         except S3Error as exc:
-            if exc.code in _FULL:
+            # Where MinIO's own bookkeeping hits the full disk, it answers 500
+            # InternalError naming ENOSPC rather than XMinioStorageFull.
+            if exc.code in _FULL or _NO_SPACE in (exc.message or ""):
                 self.full = True
                 raise StorageFull(f"{self.describe()} is full (it refused to {action}: {exc.code})") from exc
             raise StorageUnavailable(f"{self.describe()} refused to {action}: {exc.code}") from exc
