@@ -123,11 +123,14 @@ def test_rename_tags_search_and_delete(client, registry):
     assert renamed.json["registered_model"]["name"] == "New"
     expect_mlflow_error(client.get(f"{API}/registered-models/get?name=Old"), 404, "RESOURCE_DOES_NOT_EXIST")
     assert client.get("/models/Old/history").json["transitions"][-1]["action"] == "model_rename"
+    client.patch(f"{API}/registered-models/update", json={"name": "New"})  # no description: it stays
+    client.patch(f"{API}/model-versions/update", json={"name": "New", "version": "1", "description": "v1"})
     client.post(f"{API}/registered-models/set-tag", json={"name": "New", "key": "owner", "value": "ml"})
     client.delete(f"{API}/registered-models/delete-tag", json={"name": "New", "key": "team"})
     client.post(f"{API}/model-versions/set-tag", json={"name": "New", "version": "1", "key": "k", "value": "v"})
     model = client.get(f"{API}/registered-models/get?name=New").json["registered_model"]
-    assert model["tags"] == [{"key": "owner", "value": "ml"}]
+    assert model["tags"] == [{"key": "owner", "value": "ml"}] and model["description"] == "d"
+    assert model["latest_versions"][0]["description"] == "v1"
     assert model["latest_versions"][0]["tags"] == [{"key": "k", "value": "v"}]
     found = client.get(f"{API}/registered-models/search?filter=name LIKE 'Ne%'").json["registered_models"]
     assert [m["name"] for m in found] == ["New"]

@@ -47,7 +47,7 @@ def get_registered_model():
 def update_registered_model():
     data = rq.body()
     updated = service.update_model(principal(), rq.text(data, "name"),
-                                   description=rq.text(data, "description", required=False, default=""))
+                                   description=rq.text(data, "description", required=False))
     return jsonify(registered_model=_model_json(updated))
 
 
@@ -179,7 +179,7 @@ def get_model_version():
 def update_model_version():
     data = rq.body()
     version = service.update_version(principal(), rq.text(data, "name"), rq.version_number(data),
-                                     description=rq.text(data, "description", required=False, default=""))
+                                     description=rq.text(data, "description", required=False))
     return jsonify(model_version=wire.model_version(version))
 
 
