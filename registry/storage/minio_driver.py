@@ -47,6 +47,7 @@ _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound")
 # MinIO's answer (507) when a write would take its drives past their fill threshold.
 _FULL = ("XMinioStorageFull", "StorageFull")
 _NO_SPACE = "no space left on device"
+_INCOMPLETE_BODY = "IncompleteBody"
 # After a write was refused for lack of space, readiness writes this much to see
 # whether MinIO takes writes again (it still stores tiny objects when full).
 PROBE_BYTES = MiB
@@ -108,13 +109,16 @@ class MinioStorage(Storage):
         return f"MinIO bucket {self.bucket!r} at {scheme}://{self.endpoint}"
 
     @contextlib.contextmanager
-    def _calling(self, action):
+    def _calling(self, action, whole_body_sent=False):
         try:
             yield
         except S3Error as exc:
-            # Where MinIO's own bookkeeping hits the full disk, it answers 500
-            # InternalError naming ENOSPC rather than XMinioStorageFull.
-            if exc.code in _FULL or _NO_SPACE in (exc.message or ""):
+            # A full MinIO answers XMinioStorageFull, or 500 InternalError naming
+            # ENOSPC where its own bookkeeping hits the disk, or IncompleteBody when
+            # it stopped reading a body it could not store (which, for a body sent
+            # whole from memory, can mean nothing else).
+            if (exc.code in _FULL or _NO_SPACE in (exc.message or "")
+                    or whole_body_sent and exc.code == _INCOMPLETE_BODY):
                 self.full = True
                 raise StorageFull(f"{self.describe()} is full (it refused to {action}: {exc.code})") from exc
             raise StorageUnavailable(f"{self.describe()} refused to {action}: {exc.code}") from exc
@@ -145,7 +149,7 @@ class MinioStorage(Storage):
     def _test_write(self):
         """Store and remove a small object; raises StorageFull or StorageUnavailable, else clears ``full``."""
         key = new_probe_key()
-        with self._calling("store a test write"):
+        with self._calling("store a test write", whole_body_sent=True):
             self.client.put_object(bucket_name=self.bucket, object_name=key,
                                    data=io.BytesIO(bytes(PROBE_BYTES)), length=PROBE_BYTES)
         self._remove(key)
@@ -167,10 +171,11 @@ class MinioStorage(Storage):
                 )
         except StorageUnavailable as exc:
             self._remove(key)
-            if _cut_off(exc):
+            if _cut_off(exc) or getattr(exc.__cause__, "code", None) == _INCOMPLETE_BODY:
                 # A full MinIO may answer 507 before reading the body and close
-                # the connection, which reads as an outage here: a test write
-                # raises StorageFull if that is what happened.
+                # the connection, or say the body was incomplete: both read as
+                # an outage here, and a test write raises StorageFull if that is
+                # what happened.
                 with contextlib.suppress(StorageUnavailable):
                     self._test_write()
             raise
