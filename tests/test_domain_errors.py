@@ -14,10 +14,14 @@ from registry.domain import auth
 from registry.domain import lifecycle
 from registry.domain import names
 from registry.domain import refs
+from registry.domain import run_data
+from registry.domain import run_filter
+from registry.domain import runs
 from registry.domain import service
 from registry.domain.errors import RegistryError
 from registry.models import ApiToken
 from registry.models import RegisteredModel
+from registry.models import rfc3339
 from registry.models import utcnow
 
 OPERATOR = auth.Principal(name="operator", role="admin")
@@ -298,3 +302,160 @@ def test_reads_refuse_a_principal_without_access(model):
     for call, args in ((service.get_model, ("M",)), (service.get_version, ("M", "latest")),
                        (service.list_versions, ("M",)), (audit.history, ("M",))):
         assert refusal(call, scoped, *args) == ("forbidden", message, {"models": ["nlp-*"]}), call.__name__
+
+
+# --- run search syntax ------------------------------------------------------
+
+def _bad_filter(position, token, reason):
+    return ("validation_error", f"Bad filter at position {position} ({token!r}): {reason}",
+            {"filter": [reason], "token": token, "position": position})
+
+
+@pytest.mark.parametrize("text,position,token,reason", [
+    ("metrics.a >", 10, ">", "expected <key> <operator> <value>; the filter ends early"),
+    ("accuracy > 1", 0, "accuracy", "expected metrics.<key>, params.<key>, tags.<key> or attributes.<name>"),
+    ("foo.a = 1", 0, "foo.a", "the key must start with metrics., params., tags. or attributes."),
+    ("metrics.a b 1", 10, "b", "expected an operator: = != < <= > >= LIKE ILIKE"),
+    ("attributes.colour = 'x'", 0, "attributes.colour",
+     "unknown attribute; use one of status, run_name, run_id, user_id, start_time, end_time"),
+    ("metrics.a LIKE 1", 10, "LIKE", "metrics.a compares as a number: use = != < <= > >="),
+    ("metrics.a = 'x'", 12, "'x'", "metrics.a compares with a number"),
+    ("attributes.start_time = 'x'", 24, "'x'", "attributes.start_time compares with a number"),
+    ("params.a < 'x'", 9, "<", "params.a compares as a string: use = != LIKE ILIKE"),
+    ("params.a = 1", 11, "1", "params.a compares with a quoted string"),
+    ("metrics.a = 1 OR metrics.b = 2", 14, "OR", "expected AND between comparisons (OR is not supported)"),
+    ("metrics.a = 1 ; x", 14, "; x", "this is not a key, an operator, a number or a quoted string"),
+    ("metrics.a = 1 AND $" + "x" * 30, 18, "$" + "x" * 19, "this is not a key, an operator, a number or a quoted string"),
+])
+def test_filter_refusals(text, position, token, reason):
+    assert refusal(run_filter.parse, text) == _bad_filter(position, token, reason)
+
+
+def test_filters_parse_into_comparisons():
+    C = run_filter.Comparison
+    assert run_filter.parse(None) == run_filter.parse("  ") == []
+    assert run_filter.parse("metrics.Xval > 1 and params.`p q` ILIKE 'a%' AND attr.end_time <= 5 "
+                            "AND tags.\"x.y\" like 'b' AND run.status != \"FAILED\"") == [
+        C("metrics", "Xval", ">", 1.0), C("params", "p q", "ILIKE", "a%"), C("attributes", "end_time", "<=", 5.0),
+        C("tags", "x.y", "LIKE", "b"), C("attributes", "status", "!=", "FAILED")]
+    assert run_filter.parse("metric.m=-1.5e-3")[0] == C("metrics", "m", "=", -0.0015)
+
+
+@pytest.mark.parametrize("clause,order", [
+    ("metrics.a DESC", ("metrics", "a", True)), ("metrics.`a b` desc", ("metrics", "a b", True)),
+    ('tags."x y"', ("tags", "x y", False)), ("attr.start_time asc", ("attributes", "start_time", False)),
+    ("run.status", ("attributes", "status", False)), ("param.Xlr", ("params", "Xlr", False)),
+])
+def test_order_by_clauses(clause, order):
+    assert run_filter.parse_order(clause) == run_filter.Order(*order)
+
+
+@pytest.mark.parametrize("clause", ["A.0", "attributes.colour", "metrics.a DOWN", "", "metrics."])
+def test_order_by_refusals(clause):
+    assert refusal(run_filter.parse_order, clause) == (
+        "validation_error", f"Bad order_by {clause!r}: use <metrics|params|tags>.<key> or attributes.<status|run_name|"
+                            "run_id|user_id|start_time|end_time>, then ASC or DESC.", {"order_by": [clause]})
+
+
+# --- what a run records -------------------------------------------------------
+
+def _point(key="m", value=1.0, step=0, timestamp=0):
+    return run_data.MetricPoint(key, value, step, timestamp)
+
+
+@pytest.mark.parametrize("batch,field,message", [
+    (run_data.Batch(metrics=tuple(_point(step=i) for i in range(1001))), "metrics",
+     "A batch holds at most 1000 metrics; this one has 1001."),
+    (run_data.Batch(params=tuple((f"p{i}", "v") for i in range(101))), "params",
+     "A batch holds at most 100 params; this one has 101."),
+    (run_data.Batch(tags=tuple((f"t{i}", "v") for i in range(101))), "tags",
+     "A batch holds at most 100 tags; this one has 101."),
+    (run_data.Batch(metrics=tuple(_point(step=i) for i in range(1000)), params=(("p", "v"),)), "batch",
+     "A batch holds at most 1000 metrics, params and tags in all; this one has 1001."),
+    (run_data.Batch(params=(("p", "v" * 6001),)), "params", "The value of 'p' is 6001 characters; the limit is 6000."),
+    (run_data.Batch(tags=(("t", "v" * 8001),)), "tags", "The value of 't' is 8001 characters; the limit is 8000."),
+    (run_data.Batch(params=(("a", "1"), ("a", "2"))), "params", "Param 'a' appears twice in the batch with different values."),
+    (run_data.Batch(metrics=(_point(key="k" * 251),)), "metrics", None),
+    (run_data.Batch(tags=(("a/../b", "v"),)), "tags", None),
+    (run_data.Batch(params=((".", "v"),)), "params", None),
+])
+def test_batch_refusals(model, batch, field, message):
+    run_id = runs.create_run(OPERATOR).run_id
+    code, text, details = refusal(run_data.log_batch, OPERATOR, run_id, batch)
+    if message is None:
+        key = (batch.metrics[0].key if batch.metrics else (batch.params or batch.tags)[0][0])
+        message = (f"Key {key!r} is not valid: use 1-250 ASCII letters, digits, '_', '-', '.', ' ' and '/'; "
+                   "no segment may be empty or '.', or start with '..'.")
+    assert (code, text, details) == ("validation_error", message, {field: [message]})
+    assert runs.get_run(OPERATOR, run_id).params == {}
+
+
+def test_batch_edges_and_the_latest_point(model):
+    run_id = runs.create_run(OPERATOR).run_id
+    run_data.log_batch(OPERATOR, run_id, run_data.Batch(
+        metrics=tuple(_point(step=i) for i in range(899)), params=tuple((f"p{i}", "v" * 6000) for i in range(50)),
+        tags=tuple((f"t{i}", "v" * 8000) for i in range(50)) + (("mlflow.runName", "renamed"),)))
+    assert runs.get_run(OPERATOR, run_id).name == "renamed"
+    points = [_point("acc", 0.5, 3, 10), _point("acc", float("nan"), 3, 10), _point("acc", 0.4, 3, 10),
+              _point("acc", 0.9, 2, 99), _point("acc", 0.1, 3, 9), _point("k" * 250, 1.0)]
+    run_data.log_batch(OPERATOR, run_id, run_data.Batch(metrics=tuple(points)))
+    latest = runs.get_run(OPERATOR, run_id).metrics["acc"]
+    assert (latest.value, latest.step, latest.timestamp) == (0.5, 3, 10)  # step, then time, then value (NaN lowest)
+    run_data.log_batch(OPERATOR, run_id, run_data.Batch(metrics=(_point("acc", float("-inf"), 4, 0),)))
+    assert runs.get_run(OPERATOR, run_id).metrics["acc"].value == float("-inf")
+    assert refusal(run_data.metric_history, OPERATOR, run_id, "nope") == (
+        "not_found", f"Run {run_id} has no metric 'nope'.", None)
+    assert refusal(run_data.metric_history, OPERATOR, run_id, "../x")[0] == "validation_error"
+    history = run_data.metric_history(OPERATOR, run_id, "acc")
+    assert [(p.step, p.timestamp) for p in history][:3] == [(2, 99), (3, 9), (3, 10)]
+
+
+@pytest.mark.parametrize("alias", ["latest", "LATEST", "v1", "V12", "1abc", "a" * 65, "", "a b", "-a"])
+def test_alias_refusals(alias):
+    message = ("Aliases are 1-64 letters, digits, '_' and '-', starting with a letter; "
+               "'latest' and 'v<number>' are reserved.")
+    assert refusal(names.check_alias, alias) == ("validation_error", message, {"alias": [message]})
+
+
+@pytest.mark.parametrize("alias", ["champion", "a", "a" * 64, "v1a", "vX", "latest-2", "Prod_B"])
+def test_aliases_that_are_fine(alias):
+    assert names.check_alias(alias) == alias
+
+
+def test_basic_credentials_carry_the_token_as_the_password(app):
+    with app.app_context():
+        _, value = auth.create_token(OPERATOR, "basic", "reader")
+        for bad in ("%%%", base64.b64encode(b"\xff\xfe:" + value.encode()).decode(),
+                    base64.b64encode(value.encode()).decode(), base64.b64encode(f"u:{value}x".encode()).decode()):
+            assert refusal(auth.authenticate, f"Basic {bad}") == ("unauthorized", BAD_HEADER, None), bad
+        assert auth.authenticate("Basic " + base64.b64encode(f"u:{value}".encode()).decode()).name == "basic"
+        assert auth.authenticate("basic " + base64.b64encode(f":{value}".encode()).decode()).name == "basic"
+
+
+def test_alias_moves_and_their_records(app, model):
+    import io
+
+    from registry.domain import aliases
+
+    run_id = runs.create_run(OPERATOR).run_id
+    runs.upload_artifact(OPERATOR, app.extensions["registry_storage"], run_id, "w", io.BytesIO(b"w"), None)
+    for _ in range(2):
+        service.register_version(OPERATOR, "M", f"runs:/{run_id}")
+    first = aliases.set_alias(OPERATOR, "M", "champion", "1", comment="best")
+    moved = aliases.set_alias(OPERATOR, "M", "champion", "2")
+    gone = aliases.delete_alias(OPERATOR, "M", "champion", comment="rollback")
+    assert [(m.version, m.previous_version) for m in (first, moved, gone)] == [(1, None), (2, 1), (None, 2)]
+    records = [r for r in audit.history(OPERATOR, "M") if r.action.startswith("alias")]
+    assert [(r.id, r.subject, r.version, r.cause, r.comment, r.actor) for r in records] == [
+        (first.record_id, "champion", 1, None, "best", "operator"),
+        (moved.record_id, "champion", 2, "previously version 1", "", "operator"),
+        (gone.record_id, "champion", 2, "previously version 2", "rollback", "operator")]
+    assert refusal(aliases.delete_alias, OPERATOR, "M", "champion") == ("not_found", "M has no alias champion.", None)
+    writer = auth.Principal(name="ci", role="reader")
+    assert refusal(aliases.set_alias, writer, "M", "x", "1")[0] == "forbidden"
+    row = RegisteredModel.get(RegisteredModel.name == "M")
+    at = utcnow()
+    assert refusal(audit.resolve_ref_at, row, "@champion", at) == (
+        "not_found", f"M had no alias champion at {rfc3339(at)}.", None)
+    assert audit.resolve_ref_at(row, "@champion", records[0].created_at).version == 1
+    assert audit.resolve_ref_at(row, "@champion", records[1].created_at).version == 2
