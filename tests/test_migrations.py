@@ -1,5 +1,6 @@
 """Migrations keep what is there: 2 turns the stage history into a verified hash chain; 3 puts every
 existing run into an experiment."""
+import contextlib
 import os
 
 import pytest
@@ -11,28 +12,35 @@ from registry.domain import audit
 from registry.domain.auth import SYSTEM
 
 
-@pytest.fixture
-def version_1_app(backend_config, monkeypatch):
-    """An app whose database stopped at migration 1, with some history in it."""
+@contextlib.contextmanager
+def _app_stopped_at(number, backend_config, monkeypatch, insert, rows):
+    """An app whose database stopped at migration ``number``, with ``rows`` inserted by ``insert``."""
     os.makedirs(backend_config["DATA_DIR"], exist_ok=True)
     app = create_app(backend_config, migrate=False)
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:number])
     with database.connection_context():
         migrations.upgrade()
-        insert = ("INSERT INTO stage_transition (model, version, from_stage, to_stage, actor, comment, cause,"
-                  " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)").replace("%s", database.param)
-        rows = [
-            ("M", 1, None, "None", "anonymous", "registered from runs:/x", None, "2026-01-01 10:00:00.000001"),
-            ("M", 1, "None", "Staging", "anonymous", "", None, "2026-01-02 10:00:00"),
-            ("M", 1, "Staging", "Production", "anonymous", "ship", None, "2026-01-03 10:00:00.5"),
-        ]
         for row in rows:
-            database.execute_sql(insert, row)
+            database.execute_sql(insert.replace("%s", database.param), row)
     monkeypatch.undo()
     yield app
     if not database.is_closed():
         database.close()
     getattr(database.obj, "close_all", lambda: None)()
+
+
+@pytest.fixture
+def version_1_app(backend_config, monkeypatch):
+    """Stopped at migration 1, with some stage history."""
+    insert = ("INSERT INTO stage_transition (model, version, from_stage, to_stage, actor, comment, cause,"
+              " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
+    rows = [
+        ("M", 1, None, "None", "anonymous", "registered from runs:/x", None, "2026-01-01 10:00:00.000001"),
+        ("M", 1, "None", "Staging", "anonymous", "", None, "2026-01-02 10:00:00"),
+        ("M", 1, "Staging", "Production", "anonymous", "ship", None, "2026-01-03 10:00:00.5"),
+    ]
+    with _app_stopped_at(1, backend_config, monkeypatch, insert, rows) as app:
+        yield app
 
 
 def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
@@ -53,21 +61,12 @@ def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
 
 @pytest.fixture
 def version_2_app(backend_config, monkeypatch):
-    """An app whose database stopped at migration 2, with runs named by free-text experiments."""
-    os.makedirs(backend_config["DATA_DIR"], exist_ok=True)
-    app = create_app(backend_config, migrate=False)
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
-    with database.connection_context():
-        migrations.upgrade()
-        insert = "INSERT INTO run (run_id, name, experiment, created_at) VALUES (%s, %s, %s, %s)"
-        for row in [("a" * 32, "first", "bert", "2026-01-01 10:00:00"), ("b" * 32, None, None, "2026-01-02 10:00:00"),
-                    ("c" * 32, "third", "bert", "2026-01-03 10:00:00"), ("d" * 32, "x", "Default", "2026-01-04 10:00:00")]:
-            database.execute_sql(insert.replace("%s", database.param), row)
-    monkeypatch.undo()
-    yield app
-    if not database.is_closed():
-        database.close()
-    getattr(database.obj, "close_all", lambda: None)()
+    """Stopped at migration 2, with runs named by free-text experiments."""
+    insert = "INSERT INTO run (run_id, name, experiment, created_at) VALUES (%s, %s, %s, %s)"
+    rows = [("a" * 32, "first", "bert", "2026-01-01 10:00:00"), ("b" * 32, None, None, "2026-01-02 10:00:00"),
+            ("c" * 32, "third", "bert", "2026-01-03 10:00:00"), ("d" * 32, "x", "Default", "2026-01-04 10:00:00")]
+    with _app_stopped_at(2, backend_config, monkeypatch, insert, rows) as app:
+        yield app
 
 
 def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
