@@ -250,6 +250,15 @@ def test_the_whole_audit_log_needs_an_unscoped_reader(model):
 def test_domain_errors_carry_no_http_and_every_surface_renders_every_code():
     from registry.api.errors import STATUS
     from registry.domain.errors import CODES
+    from registry.mlflow.errors import CODES as MLFLOW
+
+    assert set(MLFLOW) == set(CODES)
+    # MLflow's client retries 408, 429, 500, 502, 503 and 504 for minutes: only outages get one of those,
+    # and only outages and a full store are 5xx at all.
+    retried = {code for code, (_, status) in MLFLOW.items() if status in (408, 429, 500, 502, 503, 504)}
+    assert retried == {"storage_unavailable", "database_unavailable"}
+    assert {code for code, (_, status) in MLFLOW.items() if status >= 500} == retried | {"storage_full"}
+    assert MLFLOW["storage_full"] == ("RESOURCE_EXHAUSTED", 507)
 
     error = RegistryError("not_found", "Model M does not exist.")
     assert not hasattr(error, "status") and not hasattr(error, "headers")
