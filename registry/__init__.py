@@ -22,12 +22,15 @@ def create_app(test_config=None, migrate=True):
     from . import config
     from . import db
     from . import mlflow
+    from . import secret_key
+    from . import ui
     from .api import errors
     from .storage import storage_from_url
 
     settings = config.load(test_config)
     app = Flask(__name__)
     app.config.update(settings)
+    app.config["SECRET_KEY"] = secret_key.load(settings)
     app.config.update(
         API_TITLE="registry",
         API_VERSION=__version__,
@@ -47,6 +50,7 @@ def create_app(test_config=None, migrate=True):
     authentication.init_app(app)
     api.init_app(app)
     mlflow.init_app(app)
+    ui.init_app(app)
     errors.init_app(app)
 
     app.after_request(_no_banner_and_no_unread_body)

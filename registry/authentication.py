@@ -1,13 +1,16 @@
 """Who is calling, for every surface: each request is authenticated before its view runs.
 
 Open without a token: views declared ``@public`` (the probes, the OpenAPI
-document). Everything else needs ``Authorization: Bearer <token>`` (or Basic
+document, the UI's sign-in page). Views declared ``@browser_session`` (the
+web UI) take the caller from the signed session cookie, and only from it.
+Everything else needs ``Authorization: Bearer <token>`` (or Basic
 with the token as the password, as MLflow clients send it). Each surface
 renders a refusal in its own envelope; the use cases check roles and model
 patterns themselves.
 """
 from flask import g
 from flask import request
+from flask import session
 
 from .declarations import declared
 from .domain import auth
@@ -25,9 +28,25 @@ def public(view):
     return view
 
 
+def browser_session(view):
+    """View decorator (outermost): the caller is the token this browser session signed in with.
+
+    The APIs never read the cookie, so a page on another site cannot make a
+    browser act on them; the UI never reads Authorization.
+    """
+    view.browser_session = True
+    return view
+
+
+SESSION_TOKEN_ID = "token_id"
+
+
 def _authenticate():
     # Unknown URLs and methods fall through to routing's 404/405.
     if request.url_rule is None or declared("public"):
+        return
+    if declared("browser_session"):
+        g.principal = auth.session_principal(session.get(SESSION_TOKEN_ID))
         return
     g.principal = auth.authenticate(request.headers.get("Authorization"))
 

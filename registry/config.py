@@ -30,6 +30,11 @@ DEFAULTS = {
     "AUDIT_ANCHOR_EVERY": 100,
     # How long a retry waits for its twin still in progress before 409 idempotency_key_in_progress.
     "IDEMPOTENCY_WAIT_SECONDS": 1,
+    # The server's signing key (web UI sessions). Default: a random key kept in
+    # <DATA_DIR>/secret.key. Instances on several machines must share one.
+    "SECRET_KEY": None,
+    # 1: the UI's session cookie is sent over HTTPS only (set it behind TLS).
+    "COOKIE_SECURE": "0",
 }
 
 _INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
@@ -59,6 +64,12 @@ def load(test_config=None, environ=None):
     if config["IDEMPOTENCY_WAIT_SECONDS"] >= config["DB_TIMEOUT"]:
         # The wait is one statement (a lock wait); the statement timeout would cut it short.
         raise ConfigError("IDEMPOTENCY_WAIT_SECONDS", f"must be less than REGISTRY_DB_TIMEOUT ({config['DB_TIMEOUT']})")
+    if str(config["COOKIE_SECURE"]) not in ("0", "1"):
+        raise ConfigError("COOKIE_SECURE", f"expected 0 or 1, got {config['COOKIE_SECURE']!r}")
+    config["COOKIE_SECURE"] = str(config["COOKIE_SECURE"]) == "1"
+    if config["SECRET_KEY"] is not None and len(str(config["SECRET_KEY"])) < 32:
+        raise ConfigError("SECRET_KEY", "must be at least 32 characters; e.g. python3 -c "
+                                        "'import secrets; print(secrets.token_urlsafe(48))'")
     data_dir = os.path.abspath(config["DATA_DIR"])
     config["DATA_DIR"] = data_dir
     if not config["DATABASE_URL"]:

@@ -155,9 +155,12 @@ def history(principal: "Principal", name: str, ref: str | None = None) -> list[A
     return [audit_entry(r) for r in records]
 
 
-def search(model=None, actor=None, action=None, since=None, until=None, limit=100, after_id=None):
-    """Records matching every filter given, oldest first; returns (records, next_after_id)."""
-    query = AuditRecord.select().order_by(AuditRecord.id).limit(limit + 1)
+def search(model=None, actor=None, action=None, since=None, until=None, limit=100, after_id=None,
+           before_id=None, newest_first=False):
+    """Records matching every filter given, oldest first (or newest first); returns (records, the
+    ``after_id`` of the next page, or its ``before_id`` when newest first)."""
+    order = AuditRecord.id.desc() if newest_first else AuditRecord.id
+    query = AuditRecord.select().order_by(order).limit(limit + 1)
     for column, value in ((AuditRecord.model, model), (AuditRecord.actor, actor), (AuditRecord.action, action)):
         if value is not None:
             query = query.where(column == value)
@@ -167,6 +170,8 @@ def search(model=None, actor=None, action=None, since=None, until=None, limit=10
         query = query.where(AuditRecord.created_at < until)
     if after_id is not None:
         query = query.where(AuditRecord.id > after_id)
+    if before_id is not None:
+        query = query.where(AuditRecord.id < before_id)
     records = list(query)
     if len(records) > limit:
         return records[:limit], records[limit - 1].id

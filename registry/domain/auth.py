@@ -67,6 +67,10 @@ class Principal:
             return False
         return all(p in self.models or (not _WILDCARD_RE.search(p) and self.may_access(p)) for p in patterns)
 
+    def may(self, role, model_name=None) -> bool:
+        """True if ``require(role, model_name)`` would pass."""
+        return self.has_role(role) and (model_name is None or self.may_access(model_name))
+
     def require(self, role, model_name=None):
         """Raise forbidden unless this principal has ``role`` (and access to the model)."""
         if not self.has_role(role):
@@ -121,7 +125,12 @@ def authenticate(header):
         value = _basic_password(value.strip())
     elif scheme.lower() != "bearer":
         value = ""
-    match = _TOKEN_RE.match(value.strip())
+    return verify_token(value.strip())
+
+
+def verify_token(token: str) -> Principal:
+    """Return the Principal for a token string (``rgt_…``); raises unauthorized."""
+    match = _TOKEN_RE.match(token)
     if match is None:
         raise _unauthorized("The Authorization header must be 'Bearer <token>' (or Basic with the token as "
                             "the password) with a registry token.")
@@ -129,18 +138,43 @@ def authenticate(header):
     # The same work on a hit and a miss (one query returning a plain row or
     # None, one comparison against a stored or dummy hash), so timing does
     # not reveal which selectors exist.
-    row = (ApiToken.select(ApiToken.secret_hash, ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.models,
-                           ApiToken.revoked_at, ApiToken.expires_at)
-           .where(ApiToken.selector == selector).tuples().first())
+    row = (_TOKEN_FIELDS.where(ApiToken.selector == selector).tuples().first())
     stored, *fields = row if row is not None else (_NO_SECRET_HASH, None, None, None, None, None, None)
     if not hmac.compare_digest(stored, _secret_hash(secret)) or row is None:
         raise _unauthorized("The token is not valid.")
-    token_id, name, role, models, revoked_at, expires_at = fields
+    return _active_principal(*fields)
+
+
+def session_principal(token_id: object) -> Principal:
+    """The Principal of the token a browser session was signed in with; raises unauthorized.
+
+    The session (signed by the server) holds the token's id, never the token,
+    so revoking or expiring the token ends every session signed in with it.
+    """
+    if not isinstance(token_id, int):
+        raise _unauthorized("Sign in with a token.")
+    row = _TOKEN_FIELDS.where(ApiToken.id == token_id).tuples().first()
+    if row is None:
+        raise _unauthorized("The token of this session no longer exists.")
+    return _active_principal(*row[1:])
+
+
+_TOKEN_FIELDS = ApiToken.select(ApiToken.secret_hash, ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.models,
+                                ApiToken.revoked_at, ApiToken.expires_at)
+
+
+def _active_principal(token_id, name, role, models, revoked_at, expires_at):
     if revoked_at is not None:
         raise _unauthorized("The token has been revoked.")
     if expires_at is not None and expires_at <= utcnow():
         raise _unauthorized("The token has expired.")
     return Principal(name=name, role=role, models=tuple(json.loads(models or "[]")), token_id=token_id)
+
+
+def permitted_moves(principal: Principal, name: str, stage: str) -> tuple[str, ...]:
+    """The stages this principal may move a version of ``name`` in ``stage`` to (for surfaces that offer moves)."""
+    return tuple(target for target in lifecycle.ALLOWED[stage]
+                 if principal.may(role_for_transition(stage, target), name))
 
 
 def create_token(principal: Principal, name: str, role: str, models=(),

@@ -72,6 +72,20 @@ def metric_history(principal: Principal, run_id: str, key: str) -> list[MetricPo
     return points
 
 
+def metric_series(principal: Principal, run_id: str, key: str, max_points: int = 1000) -> list[MetricPoint]:
+    """``key``'s history thinned to at most ``max_points`` evenly spaced points (first and last kept),
+    for charts; an unknown key is an empty series. Rows stream past; only the kept ones are held."""
+    principal.require("reader")
+    _check_key("key", key)
+    run = run_row(run_id)
+    where = (RunMetric.run == run.run_id) & (RunMetric.key == key)
+    count = RunMetric.select().where(where).count()
+    stride = max(1, -(-count // max_points))
+    rows = (RunMetric.select().where(where)
+            .order_by(RunMetric.step, RunMetric.timestamp, RunMetric.id).iterator())
+    return [metric_point(r) for i, r in enumerate(rows) if i % stride == 0 or i == count - 1]
+
+
 def _invalid(field, message):
     return RegistryError("validation_error", message, {field: [message]})
 

@@ -116,6 +116,16 @@ def run_files(principal: Principal, run_id: str) -> list[FileEntry]:
     return [file_entry(f) for f in _files(run_row(run_id))]
 
 
+def run_file(principal: Principal, run_id: str, path: str) -> FileEntry:
+    """One file of the run; raises not_found, validation_error."""
+    principal.require("reader")
+    check_artifact_path(path)
+    row = RunFile.get_or_none((RunFile.run == run_row(run_id)) & (RunFile.path == path))
+    if row is None:
+        raise RegistryError("not_found", f"Run {run_id} has no file {path}.")
+    return file_entry(row)
+
+
 def run_row(run_id):
     """The run's table row, for other use cases; raises not_found, validation_error."""
     check_run_id(run_id)

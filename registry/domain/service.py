@@ -246,6 +246,19 @@ def list_versions(principal: Principal, name: str, stage: str | None = None) -> 
     return version_values(model, list(query))
 
 
+def version_page(principal: Principal, name: str, limit: int = 50,
+                 before: int | None = None) -> tuple[list[Version], int | None]:
+    """Versions newest first, ``limit`` at a time, below version number ``before``;
+    returns (versions, the ``before`` of the next page or None)."""
+    model = _plain_model(principal, name)
+    query = ModelVersion.select().where(ModelVersion.model == model)
+    if before is not None:
+        query = query.where(ModelVersion.version < before)
+    rows = list(query.order_by(ModelVersion.version.desc()).limit(limit + 1))
+    following = rows[limit - 1].version if len(rows) > limit else None
+    return version_values(model, rows[:limit]), following
+
+
 def update_version(principal: Principal, name: str, ref: str, description: str | None = None,
                    tags: dict | None = None) -> Version:
     """Change a version's description and/or tags; its files never change."""
