@@ -2,6 +2,7 @@
 
 Each test saves a screenshot of the page it checked under test-artifacts/.
 """
+import base64
 import os
 import re
 import subprocess
@@ -61,9 +62,9 @@ def browser(driver, server, request):
     yield driver
     os.makedirs(ARTIFACTS, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(driver.get_window_size()["width"], min(max(height, 400), 3000))
-    driver.save_screenshot(os.path.join(ARTIFACTS, f"{name}.png"))
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    with open(os.path.join(ARTIFACTS, f"{name}.png"), "wb") as f:
+        f.write(base64.b64decode(shot["data"]))
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
