@@ -331,3 +331,47 @@ def test_every_domain_code_has_a_ui_status():
 
     assert set(STATUS) == set(CODES)
     assert all(400 <= status < 600 for status in STATUS.values())
+
+
+# --- the signing key -----------------------------------------------------------------------
+
+def test_the_signing_key_is_kept_in_the_data_dir_and_survives_a_restart(backend_config, token, app):
+    import os
+    import stat
+
+    from registry import create_app
+
+    path = os.path.join(backend_config["DATA_DIR"], "secret.key")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    browser, _ = signed_in(app, token)
+    restarted = create_app(dict(backend_config, TESTING=True), migrate=False).test_client()
+    restarted.set_cookie("registry_session", _cookie(browser).value, path="/ui")
+    assert restarted.get("/ui/models").status_code == 200
+
+
+def test_instances_sharing_a_secret_key_share_sessions_and_others_refuse_them(backend_config, token):
+    from registry import create_app
+
+    first = create_app(dict(backend_config, TESTING=True, SECRET_KEY="k" * 40))
+    second = create_app(dict(backend_config, TESTING=True, SECRET_KEY="k" * 40), migrate=False)
+    other = create_app(dict(backend_config, TESTING=True, SECRET_KEY="o" * 40), migrate=False)
+    browser, _ = signed_in(first, token)
+    for app, status in ((second, 200), (other, 303)):
+        client = app.test_client()
+        client.set_cookie("registry_session", _cookie(browser).value, path="/ui")
+        assert client.get("/ui/models").status_code == status
+
+
+def test_secure_cookies_and_key_settings_are_checked(backend_config, token):
+    from registry import create_app
+    from registry.config import ConfigError
+
+    app = create_app(dict(backend_config, TESTING=True, COOKIE_SECURE="1"))
+    browser = app.test_client()
+    csrf = csrf_of(browser.get("/ui/signin").text)
+    response = browser.post("/ui/signin", data={"token": token, "csrf_token": csrf})
+    assert "Secure" in response.headers["Set-Cookie"]
+    with pytest.raises(ConfigError, match="REGISTRY_SECRET_KEY: must be at least 32 characters"):
+        create_app(dict(backend_config, SECRET_KEY="short"))
+    with pytest.raises(ConfigError, match="REGISTRY_COOKIE_SECURE: expected 0 or 1, got 'yes'"):
+        create_app(dict(backend_config, COOKIE_SECURE="yes"))
