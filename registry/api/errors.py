@@ -1,4 +1,4 @@
-"""How the native API renders errors: every code's HTTP status, and one envelope.
+"""How the native API renders errors: one envelope, with each code's status from registry/http_status.py.
 
 Use cases raise ``RegistryError(code, message, details)``; the handlers
 registered by ``init_app`` turn that, werkzeug's HTTP errors, request
@@ -17,36 +17,9 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import RegistryError
+from ..http_status import STATUS
 
 logger = logging.getLogger(__name__)
-
-# code -> HTTP status, for every domain code and the codes only HTTP has.
-STATUS = {
-    "validation_error": 400,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "request_timeout": 408,
-    "already_exists": 409,
-    "artifact_exists": 409,
-    "path_conflict": 409,
-    "param_conflict": 409,
-    "invalid_transition": 409,
-    "model_in_use": 409,
-    "idempotency_key_in_progress": 409,
-    "payload_too_large": 413,
-    "uri_too_long": 414,
-    "range_not_satisfiable": 416,
-    "source_not_found": 422,
-    "idempotency_key_reused": 422,
-    "headers_too_large": 431,
-    "internal_error": 500,
-    "storage_unavailable": 503,
-    "database_unavailable": 503,
-    "server_busy": 503,
-    "storage_full": 507,
-}
 
 # werkzeug status -> our code, for errors raised by routing or by werkzeug.
 _HTTP_STATUS_CODES = {

@@ -1,7 +1,7 @@
 """How the UI renders domain errors: a page with the message, or the sign-in page.
 
-Every code has a status here (a test checks), so a refused action is a real
-403 or 409 to the browser and to anything scripting it, not a 200 page.
+Statuses are the native API's (registry/http_status.py), so a refused action
+is a real 403 or 409 to the browser and to anything scripting it, not a 200 page.
 """
 import logging
 from urllib.parse import quote
@@ -14,29 +14,10 @@ from flask import url_for
 from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import RegistryError
+from ..http_status import STATUS
 
 logger = logging.getLogger(__name__)
 
-STATUS = {
-    "validation_error": 400,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "already_exists": 409,
-    "artifact_exists": 409,
-    "path_conflict": 409,
-    "param_conflict": 409,
-    "invalid_transition": 409,
-    "model_in_use": 409,
-    "idempotency_key_in_progress": 409,
-    "idempotency_key_reused": 422,
-    "payload_too_large": 413,
-    "range_not_satisfiable": 416,
-    "source_not_found": 422,
-    "storage_unavailable": 503,
-    "database_unavailable": 503,
-    "storage_full": 507,
-}
 
 OUTAGES = ("storage_unavailable", "database_unavailable", "storage_full")
 
