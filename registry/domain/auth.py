@@ -128,6 +128,11 @@ def authenticate(header):
     return verify_token(value.strip())
 
 
+# The columns a check reads; a query built once, cloned by each .where().
+_TOKEN_FIELDS = ApiToken.select(ApiToken.secret_hash, ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.models,
+                                ApiToken.revoked_at, ApiToken.expires_at)
+
+
 def verify_token(token: str) -> Principal:
     """Return the Principal for a token string (``rgt_…``); raises unauthorized."""
     match = _TOKEN_RE.match(token)
@@ -138,7 +143,7 @@ def verify_token(token: str) -> Principal:
     # The same work on a hit and a miss (one query returning a plain row or
     # None, one comparison against a stored or dummy hash), so timing does
     # not reveal which selectors exist.
-    row = (_TOKEN_FIELDS.where(ApiToken.selector == selector).tuples().first())
+    row = _TOKEN_FIELDS.where(ApiToken.selector == selector).tuples().first()
     stored, *fields = row if row is not None else (_NO_SECRET_HASH, None, None, None, None, None, None)
     if not hmac.compare_digest(stored, _secret_hash(secret)) or row is None:
         raise _unauthorized("The token is not valid.")
@@ -157,10 +162,6 @@ def session_principal(token_id: object) -> Principal:
     if row is None:
         raise _unauthorized("The token of this session no longer exists.")
     return _active_principal(*row[1:])
-
-
-_TOKEN_FIELDS = ApiToken.select(ApiToken.secret_hash, ApiToken.id, ApiToken.name, ApiToken.role, ApiToken.models,
-                                ApiToken.revoked_at, ApiToken.expires_at)
 
 
 def _active_principal(token_id, name, role, models, revoked_at, expires_at):

@@ -17,7 +17,6 @@ def is_image(path: str) -> bool:
 
 def send(storage, entry: FileEntry) -> Response:
     """The file's bytes, streamed from storage, never held whole in memory."""
-    storage.check()  # fail with 503 now rather than cut the stream later
     mimetype = _INLINE.get(posixpath.splitext(entry.path)[1].lower(), "application/octet-stream")
     disposition = "inline" if mimetype != "application/octet-stream" else "attachment"
     return Response(
