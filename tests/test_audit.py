@@ -324,3 +324,32 @@ def test_a_record_appended_without_a_comment_has_an_empty_one(app):
         stored = AuditRecord.get_by_id(record.id)
         assert stored.comment == "" and stored.hash == record_hash(stored)
         assert audit.verify()["ok"] is True
+
+
+def test_verifying_since_a_good_report_walks_only_the_newer_records(app, client, activity, registry):
+    with app.app_context():
+        earlier = audit.verify()
+        assert earlier["ok"] and earlier["records"] == 9
+    registry.move("M", "3", "Staging")
+    _unprotected(app)
+    _sql(app, "UPDATE audit_record SET comment = 'edited' WHERE id = 2")  # before the earlier report's head
+    with app.app_context():
+        report = audit.verify(since=earlier)
+        assert report["ok"] and report["records"] == 10 and report["first_bad"] is None
+        assert report["head_hash"] == AuditRecord.get_by_id(10).hash
+        assert audit.verify()["first_bad"]["id"] == 2  # the next full walk sees the edit
+        _sql(app, "UPDATE audit_record SET comment = 'edited' WHERE id = 10")  # a newer record
+        assert audit.verify(since=earlier)["first_bad"] == {
+            "id": 10, "reason": "its contents do not match its hash: the record was edited"}
+
+
+def test_verifying_since_a_good_report_still_checks_an_older_anchor(app, activity):
+    from registry.domain.anchors import Anchor
+
+    with app.app_context():
+        earlier = audit.verify()
+        good = Anchor(record_id=3, hash=AuditRecord.get_by_id(3).hash)
+        assert audit.verify(good, since=earlier)["ok"] is True
+        rewritten = audit.verify(Anchor(record_id=3, hash="f" * 64), since=earlier)
+        assert rewritten["first_bad"] == {"id": 3, "reason": "its hash differs from the one anchored outside the "
+                                                             "database: the chain was rewritten"}

@@ -375,3 +375,23 @@ def test_secure_cookies_and_key_settings_are_checked(backend_config, token):
         create_app(dict(backend_config, SECRET_KEY="short"))
     with pytest.raises(ConfigError, match="REGISTRY_COOKIE_SECURE: expected 0 or 1, got 'yes'"):
         create_app(dict(backend_config, COOKIE_SECURE="yes"))
+
+
+def test_the_audit_page_walks_the_whole_chain_again_after_a_while(app, ui, registry, monkeypatch):
+    from registry.db import database
+    from registry.db import is_postgres
+    from registry.ui import audit_pages
+
+    browser, _ = ui
+    run = registry.run({"model/w.bin": b"w"})
+    registry.register("A", f"runs:/{run}/model")
+    assert "Chain verified: 2 records." in text_of(browser.get("/ui/audit").text)
+    with app.app_context(), database.atomic():
+        if is_postgres():
+            database.execute_sql("ALTER TABLE audit_record DISABLE TRIGGER USER")
+        else:
+            database.execute_sql("DROP TRIGGER audit_record_no_update")
+        database.execute_sql("UPDATE audit_record SET comment = 'edited' WHERE id = 1")
+    monkeypatch.setattr(audit_pages, "FULL_WALK_EVERY", 0.0)
+    page = browser.get("/ui/audit")
+    assert "Chain broken at record 1: its contents do not match its hash: the record was edited" in text_of(page.text)
