@@ -167,7 +167,7 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\n{VERSIONS:,} versions of one model, {RUNS:,} runs; 2 workers each, SQLite, one keep-alive client, "
           f"{args.seconds:g} s per page\n")
-    print("| page | registry server p50 | registry round trip p50 | MLflow API round trip p50 (same data) | ratio |")
+    print("| page | registry server p50 | registry round trip p50 | MLflow API round trip p50 (same data) | MLflow ÷ registry |")
     print("|---|---|---|---|---|")
     for name, (client, server) in ours.items():
         other = theirs.get(name)
