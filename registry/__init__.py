@@ -25,12 +25,14 @@ def create_app(test_config=None, migrate=True):
     from . import secret_key
     from . import ui
     from .api import errors
+    from .secret_box import SecretBox
     from .storage import storage_from_url
 
     settings = config.load(test_config)
     app = Flask(__name__)
     app.config.update(settings)
     app.config["SECRET_KEY"] = secret_key.load(settings)
+    app.extensions["registry_secret_box"] = SecretBox(app.config["SECRET_KEY"])
     app.config.update(
         API_TITLE="registry",
         API_VERSION=__version__,

@@ -35,11 +35,20 @@ DEFAULTS = {
     "SECRET_KEY": None,
     # 1: the UI's session cookie is sent over HTTPS only (set it behind TLS).
     "COOKIE_SECURE": "0",
+    # How clients reach this service: the base of the download URLs webhooks carry.
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # 1: webhooks may target loopback, link-local and private addresses (tests, one-machine setups).
+    "WEBHOOK_ALLOW_PRIVATE": "0",
+    # 0: `registry serve` does not deliver webhooks (run `registry webhooks run` instead).
+    "WEBHOOK_WORKER": "1",
+    # A delivery is retried with backoff for this long, then marked failed.
+    "WEBHOOK_RETRY_SECONDS": 24 * 3600,
 }
 
 _INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
                      "IDEMPOTENCY_WAIT_SECONDS", "HEAD_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE", "STALE_UPLOAD_SECONDS",
-                     "AUDIT_ANCHOR_EVERY")
+                     "AUDIT_ANCHOR_EVERY", "WEBHOOK_RETRY_SECONDS")
+_SWITCHES = ("COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_WORKER")
 
 
 class ConfigError(Exception):
@@ -64,9 +73,13 @@ def load(test_config=None, environ=None):
     if config["IDEMPOTENCY_WAIT_SECONDS"] >= config["DB_TIMEOUT"]:
         # The wait is one statement (a lock wait); the statement timeout would cut it short.
         raise ConfigError("IDEMPOTENCY_WAIT_SECONDS", f"must be less than REGISTRY_DB_TIMEOUT ({config['DB_TIMEOUT']})")
-    if str(config["COOKIE_SECURE"]) not in ("0", "1"):
-        raise ConfigError("COOKIE_SECURE", f"expected 0 or 1, got {config['COOKIE_SECURE']!r}")
-    config["COOKIE_SECURE"] = str(config["COOKIE_SECURE"]) == "1"
+    for name in _SWITCHES:
+        if str(config[name]) not in ("0", "1", "True", "False"):
+            raise ConfigError(name, f"expected 0 or 1, got {config[name]!r}")
+        config[name] = str(config[name]) in ("1", "True")
+    config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
+    if not config["PUBLIC_URL"].startswith(("http://", "https://")):
+        raise ConfigError("PUBLIC_URL", f"expected an http(s) URL, got {config['PUBLIC_URL']!r}")
     if config["SECRET_KEY"] is not None and len(str(config["SECRET_KEY"])) < 32:
         raise ConfigError("SECRET_KEY", "must be at least 32 characters; e.g. python3 -c "
                                         "'import secrets; print(secrets.token_urlsafe(48))'")

@@ -286,10 +286,71 @@ def _tracking():
     database.execute_sql("ALTER TABLE run DROP COLUMN experiment")
 
 
+_WEBHOOKS = """
+CREATE TABLE webhook (
+    id {serial},
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    models TEXT NOT NULL,
+    -- Encrypted with a key derived from the server's signing key (secret_box.py):
+    -- a database dump alone does not reveal it.
+    secret TEXT NOT NULL,
+    description TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    -- Events are records after this one: a new webhook gets no history.
+    after_record BIGINT NOT NULL,
+    created_by VARCHAR(256) NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE webhook_delivery (
+    id {bigserial},
+    webhook_id INTEGER NOT NULL REFERENCES webhook (id) ON DELETE CASCADE,
+    record_id BIGINT,
+    event VARCHAR(64) NOT NULL,
+    model VARCHAR(128),
+    payload TEXT NOT NULL,
+    status VARCHAR(16) NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL,
+    delivered_at TIMESTAMP,
+    UNIQUE (webhook_id, record_id)
+);
+CREATE INDEX webhook_delivery_due ON webhook_delivery (status, next_attempt_at);
+CREATE INDEX webhook_delivery_order ON webhook_delivery (webhook_id, model, status, id);
+CREATE TABLE webhook_attempt (
+    id {bigserial},
+    delivery_id BIGINT NOT NULL REFERENCES webhook_delivery (id) ON DELETE CASCADE,
+    attempted_at TIMESTAMP NOT NULL,
+    status_code INTEGER,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    error TEXT
+);
+CREATE INDEX webhook_attempt_delivery ON webhook_attempt (delivery_id, id);
+-- A follower of the audit log: how far it has read, and which process leads it.
+CREATE TABLE outbox_follower (
+    name VARCHAR(32) PRIMARY KEY,
+    cursor BIGINT NOT NULL,
+    holder VARCHAR(64),
+    lease_until TIMESTAMP
+)
+"""
+
+
+def _webhooks():
+    """Webhooks, their deliveries and attempts, and the follower that fans the audit log out to them."""
+    _run_sql(_WEBHOOKS)
+    head = database.execute_sql("SELECT COALESCE(MAX(id), 0) FROM audit_record").fetchone()[0]
+    database.execute_sql("INSERT INTO outbox_follower (name, cursor) VALUES ('webhooks', %s)"
+                         .replace("%s", database.param), (head,))
+
+
 MIGRATIONS = [
     (1, "initial schema", _INITIAL),
     (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
     (3, "experiments, run status, params, metrics and tags, logged models; model aliases", _tracking),
+    (4, "webhooks, deliveries, attempts; the audit log's outbox follower", _webhooks),
 ]
 
 

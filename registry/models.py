@@ -237,3 +237,49 @@ class IdempotencyRecord(BaseModel):
     location = CharField(max_length=2048, null=True)
     created_at = DateTimeField(default=utcnow)
 
+
+
+class Webhook(BaseModel):
+    id = AutoField()
+    url = TextField()
+    events = TextField()  # JSON list
+    models = TextField()  # JSON list of name patterns; empty: every model
+    secret = TextField()  # encrypted (registry/secret_box.py)
+    description = TextField()
+    active = BooleanField()
+    after_record = BigIntegerField()
+    created_by = CharField(max_length=256)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class WebhookDelivery(BaseModel):
+    id = BigAutoField()
+    webhook = ForeignKeyField(Webhook, on_delete="CASCADE")
+    webhook_id: int
+    record_id = BigIntegerField(null=True)  # the event id; None for a ping
+    event = CharField(max_length=64)
+    model = CharField(max_length=128, null=True)
+    payload = TextField()
+    status = CharField(max_length=16)
+    attempts = IntegerField()
+    next_attempt_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    delivered_at = DateTimeField(null=True)
+
+
+class WebhookAttempt(BaseModel):
+    id = BigAutoField()
+    delivery = ForeignKeyField(WebhookDelivery, on_delete="CASCADE")
+    delivery_id: int
+    attempted_at = DateTimeField()
+    status_code = IntegerField(null=True)
+    latency_ms = DoubleField()
+    error = TextField(null=True)
+
+
+class OutboxFollower(BaseModel):
+    name = CharField(max_length=32, primary_key=True)
+    cursor = BigIntegerField()
+    holder = CharField(max_length=64, null=True)
+    lease_until = DateTimeField(null=True)

@@ -45,6 +45,10 @@ class _Gunicorn(BaseApplication):
 
         app = create_app(migrate=False)
         followers.start(app)
+        if app.config["WEBHOOK_WORKER"]:
+            from .delivery import worker
+
+            worker.start(app)
         return app
 
 

@@ -45,7 +45,7 @@ def version_1_app(backend_config, monkeypatch):
 
 def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
     with database.connection_context():
-        assert migrations.upgrade() == [2, 3]
+        assert migrations.upgrade() == [2, 3, 4]
         assert not database.table_exists("stage_transition")
         records = audit.history(SYSTEM, "M")
         assert [(r.id, r.action, r.from_stage, r.to_stage, r.comment) for r in records] == [
@@ -75,7 +75,7 @@ def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
     from registry.domain import runs
 
     with database.connection_context():
-        assert migrations.upgrade() == [3]
+        assert migrations.upgrade() == [3, 4]
         found, _ = run_search.search_runs(SYSTEM, order_by=["attributes.run_name ASC"])
         assert [(r.run_id[0], r.experiment_id, r.experiment, r.status, r.name) for r in found] == [
             ("a", 1, "bert", "RUNNING", "first"), ("c", 1, "bert", "RUNNING", "third"),
@@ -84,3 +84,12 @@ def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
         # The next experiment gets the next id (on PostgreSQL the sequence was moved past the given ids).
         assert experiments.create_experiment(SYSTEM, "gpt").experiment_id == 2
         assert runs.create_run(SYSTEM, experiment="gpt").experiment == "gpt"
+
+
+def test_upgrade_to_4_starts_the_webhook_follower_at_the_audit_head(app):
+    from registry.models import OutboxFollower
+
+    with app.app_context():
+        from registry.models import AuditHead
+
+        assert OutboxFollower.get(OutboxFollower.name == "webhooks").cursor == AuditHead.get().last_id == 1

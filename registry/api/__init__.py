@@ -13,6 +13,7 @@ from . import operations
 from . import runs
 from . import tokens
 from . import versions
+from . import webhooks
 from .schemas import ErrorSchema
 from .security import public
 
@@ -31,7 +32,7 @@ def init_app(app):
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A registry API token (rgt_...)."}
     )
-    for module in (operations, experiments, runs, models, versions, aliases, downloads, tokens, auditing):
+    for module in (operations, experiments, runs, models, versions, aliases, downloads, tokens, webhooks, auditing):
         api.register_blueprint(module.blp)
     _open_the_spec(app)
     idempotency.init_app(app)

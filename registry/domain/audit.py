@@ -43,10 +43,13 @@ MODEL_RENAME = "model_rename"  # subject: the new name; the history stays under 
 VERSION_DELETE = "version_delete"
 ALIAS_SET = "alias_set"  # subject: the alias; version: its new target; cause: the previous one
 ALIAS_DELETE = "alias_delete"  # version: the target it had
+WEBHOOK_CREATE = "webhook_create"  # subject: the webhook's id; comment: its URL without the query
+WEBHOOK_UPDATE = "webhook_update"
+WEBHOOK_DELETE = "webhook_delete"
 STAGE_ACTIONS = (REGISTER, TRANSITION)
 MODEL_ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, VERSION_DELETE, MODEL_RENAME)
 ACTIONS = (REGISTER, TRANSITION, ALIAS_SET, ALIAS_DELETE, VERSION_DELETE, MODEL_DELETE, MODEL_RENAME,
-           TOKEN_CREATE, TOKEN_REVOKE)
+           TOKEN_CREATE, TOKEN_REVOKE, WEBHOOK_CREATE, WEBHOOK_UPDATE, WEBHOOK_DELETE)
 _FIELDS = ("id", "action", "model", "version", "from_stage", "to_stage", "actor", "comment", "cause", "subject")
 
 

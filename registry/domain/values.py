@@ -4,6 +4,7 @@ Built from table rows here and nowhere else, so no surface sees an ORM row
 or depends on which attributes a query happened to attach.
 """
 import datetime
+import json
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -154,6 +155,41 @@ class Token:
     revoked_at: Time | None
 
 
+@dataclass(frozen=True)
+class Webhook:
+    id: int
+    url: str
+    events: tuple[str, ...]
+    models: tuple[str, ...]
+    description: str
+    active: bool
+    created_by: str
+    created_at: Time
+    updated_at: Time
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempted_at: Time
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    webhook_id: int
+    event_id: int | None  # the audit record; None for a ping
+    event: str
+    model: str | None
+    status: str  # pending, delivered, failed
+    attempts: tuple[Attempt, ...]
+    next_attempt_at: Time | None
+    created_at: Time
+    delivered_at: Time | None
+
+
 def file_entry(row) -> FileEntry:
     return FileEntry(path=row.path, size=row.size, sha256=row.sha256)
 
@@ -206,3 +242,17 @@ def logged_model_value(row) -> LoggedModelValue:
                             artifact_path=row.artifact_path, model_type=row.model_type, status=row.status,
                             params=row.params, tags=row.tags, created_by=row.created_by, created_at=row.created_at,
                             updated_at=row.updated_at)
+
+
+def webhook_value(row) -> Webhook:
+    return Webhook(id=row.id, url=row.url, events=tuple(json.loads(row.events)), models=tuple(json.loads(row.models)),
+                   description=row.description, active=row.active, created_by=row.created_by,
+                   created_at=row.created_at, updated_at=row.updated_at)
+
+
+def delivery_value(row, attempts) -> Delivery:
+    return Delivery(id=row.id, webhook_id=row.webhook_id, event_id=row.record_id, event=row.event, model=row.model,
+                    status=row.status, next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+                    created_at=row.created_at, delivered_at=row.delivered_at,
+                    attempts=tuple(Attempt(attempted_at=a.attempted_at, status_code=a.status_code,
+                                           latency_ms=a.latency_ms, error=a.error) for a in attempts))
