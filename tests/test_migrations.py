@@ -57,6 +57,9 @@ def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
         assert records[1].prev_hash == records[0].hash
         report = audit.verify()
         assert report["ok"] and report["records"] == 3 and report["head_hash"] == records[2].hash
+        # Webhooks (migration 4) start after the history that existed: it is never delivered.
+        from registry.models import OutboxFollower
+        assert OutboxFollower.get(OutboxFollower.name == "webhooks").cursor == 3
 
 
 @pytest.fixture
@@ -85,11 +88,3 @@ def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
         assert experiments.create_experiment(SYSTEM, "gpt").experiment_id == 2
         assert runs.create_run(SYSTEM, experiment="gpt").experiment == "gpt"
 
-
-def test_upgrade_to_4_starts_the_webhook_follower_at_the_audit_head(app):
-    from registry.models import OutboxFollower
-
-    with app.app_context():
-        from registry.models import AuditHead
-
-        assert OutboxFollower.get(OutboxFollower.name == "webhooks").cursor == AuditHead.get().last_id == 1
