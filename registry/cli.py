@@ -159,6 +159,31 @@ def _operator():
 
 
 @main.group()
+def webhooks():
+    """Webhooks: manage them through the API, or run the delivery worker here."""
+
+
+@webhooks.command("run")
+def webhooks_run():
+    """(Admin, opens the database) Deliver webhooks from this process until stopped.
+
+    For deployments that run `registry serve` with REGISTRY_WEBHOOK_WORKER=0. Any
+    number may run: one, elected through the database, delivers.
+    """
+    import logging
+
+    from .delivery import worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = _build_app()
+    click.echo("delivering webhooks; Ctrl-C to stop", err=True)
+    try:
+        worker.Worker(app).run_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.group()
 def audit():
     """The audit log."""
 

@@ -259,7 +259,8 @@ class WebhookDelivery(BaseModel):
     webhook_id: int
     record_id = BigIntegerField(null=True)  # the event id; None for a ping
     event = CharField(max_length=64)
-    model = CharField(max_length=128, null=True)
+    # Not "model": peewee's ModelAlias.model is the aliased class (outbox.due aliases this table).
+    model_name = CharField(max_length=128, null=True, column_name="model")
     payload = TextField()
     status = CharField(max_length=16)
     attempts = IntegerField()

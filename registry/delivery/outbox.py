@@ -47,7 +47,7 @@ def fan_out(public_url: str) -> int:
             return 0
         hooks = list(Webhook.select().where(Webhook.active == True))  # noqa: E712 (peewee expression)
         now = utcnow()
-        rows = [{"webhook": hook.id, "record_id": r.id, "event": events.EVENT_OF[r.action], "model": r.model,
+        rows = [{"webhook": hook.id, "record_id": r.id, "event": events.EVENT_OF[r.action], "model_name": r.model,
                  "payload": json.dumps(events.payload(r, public_url)), "status": "pending", "attempts": 0,
                  "next_attempt_at": now, "created_at": now}
                 for r in records if r.action in events.EVENT_OF
@@ -64,7 +64,7 @@ def due(limit: int, busy: set) -> list:
     earlier = WebhookDelivery.alias()
     blocked = (earlier.select(earlier.id)
                .where((earlier.webhook == WebhookDelivery.webhook) & (earlier.status == "pending")
-                      & (earlier.model == WebhookDelivery.model) & (earlier.id < WebhookDelivery.id)))
+                      & (earlier.model_name == WebhookDelivery.model_name) & (earlier.id < WebhookDelivery.id)))
     query = (WebhookDelivery.select(WebhookDelivery, Webhook)
              .join(Webhook, JOIN.INNER)
              .where((WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= utcnow())

@@ -251,7 +251,7 @@ def webhook_value(row) -> Webhook:
 
 
 def delivery_value(row, attempts) -> Delivery:
-    return Delivery(id=row.id, webhook_id=row.webhook_id, event_id=row.record_id, event=row.event, model=row.model,
+    return Delivery(id=row.id, webhook_id=row.webhook_id, event_id=row.record_id, event=row.event, model=row.model_name,
                     status=row.status, next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
                     created_at=row.created_at, delivered_at=row.delivered_at,
                     attempts=tuple(Attempt(attempted_at=a.attempted_at, status_code=a.status_code,

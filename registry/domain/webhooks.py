@@ -191,7 +191,7 @@ def ping(principal: Principal, box, webhook_id: int, send) -> Delivery:
     now = utcnow()
     body = json.dumps({"id": None, "event": "ping", "webhook_id": row.id, "created_at": now.isoformat() + "Z"})
     with write_transaction():
-        delivery = WebhookDelivery.create(webhook=row, record_id=None, event="ping", model=None, payload=body,
+        delivery = WebhookDelivery.create(webhook=row, record_id=None, event="ping", model_name=None, payload=body,
                                           status="pending", attempts=0, next_attempt_at=None, created_at=now)
     try:
         secret = box.open(row.secret)
