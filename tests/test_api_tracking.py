@@ -268,3 +268,28 @@ def test_the_documented_filter_pattern_accepts_exactly_what_the_parser_does(text
     except RegistryError:
         parsed = False
     assert bool(re.match(run_filter.FILTER_PATTERN, text)) == parsed
+
+
+def test_a_time_filter_beyond_what_a_date_holds_compares_like_the_last_or_first_date(client):
+    run = client.post("/runs", json={}).json["run_id"]
+    assert client.patch(f"/runs/{run}", json={"status": "FINISHED"}).status_code == 200
+    for text, found in (("attributes.end_time = .7769E+50", []), ("attributes.end_time < 1e300", [run]),
+                        ("attributes.end_time > -1e300", [run]), ("attributes.end_time > 253402300800000", [])):
+        response = client.get("/runs", query_string={"filter": text})
+        assert response.status_code == 200, text
+        assert [r["run_id"] for r in response.json["runs"]] == found, text
+
+
+@pytest.mark.parametrize("tags", [{"a": "nul\x00inside"}, {"k" * 251: "v"}, {"../x": "v"}])
+def test_run_tags_follow_the_logged_tag_rules(client, tags):
+    error = expect_error(client.post("/runs", json={"tags": tags}), 400, "validation_error")
+    assert "tags" in error["details"]
+
+
+def test_the_run_tag_rules_hold_in_the_use_case_too(app):
+    from registry.domain import runs
+    from registry.domain.auth import SYSTEM
+    from registry.domain.errors import RegistryError
+
+    with app.app_context(), pytest.raises(RegistryError, match="must be text of at most 8000 characters, without NUL"):
+        runs.create_run(SYSTEM, tags={"a": "x\x00"})

@@ -41,6 +41,8 @@ def _seed(server):
     logged = http.post(f"{base}/runs/{run_id}/log", json={"metrics": [{"key": "acc", "value": 0.5}],
                                                           "params": [{"key": "lr", "value": "0.1"}]}, timeout=10)
     assert logged.status_code == 200
+    hook = http.post(f"{base}/webhooks", json={"url": "https://hooks.example/fuzz", "events": ["alias.set"]}, timeout=10)
+    assert hook.status_code == 201 and hook.json()["id"] == 1
     return run_id
 
 
@@ -109,7 +111,7 @@ def _json_operations(run_id):
     with open(os.path.join(ROOT, "openapi.yaml")) as f:
         paths = yaml.safe_load(f)["paths"]
     values = {"name": "Fuzz", "ref": "3", "run_id": run_id, "alias": "champion", "experiment_name": "Default",
-              "key": "acc"}
+              "key": "acc", "webhook_id": "1", "delivery_id": "1"}
     for template, operations in sorted(paths.items()):
         for method, operation in sorted(operations.items()):
             if method in ("post", "put", "patch") and "application/json" in operation.get("requestBody", {}).get("content", {}):

@@ -227,13 +227,19 @@ def test_webhooks_are_managed_by_admins_and_never_show_their_secret_again(client
 
 
 @pytest.mark.parametrize("url", [
-    "http://127.0.0.1/hook", "http://10.1.2.3/", "http://169.254.169.254/latest/meta-data", "http://[::1]:8080/",
-    "http://localhost:9000/", "http://api.localhost/", "http://192.168.0.10/", "http://[::ffff:127.0.0.1]/",
-    "http://0.0.0.0/",
+    "http://127.0.0.1/hook", "http://10.1.2.3/", "http://169.254.169.254/latest/meta-data",
+    "http://localhost:9000/", "http://api.localhost/", "http://192.168.0.10/", "http://0.0.0.0/",
 ])
 def test_internal_targets_are_refused(client, url):
     error = expect_error(client.post("/webhooks", json={"url": url, "events": ["alias.set"]}), 400, "validation_error")
     assert "REGISTRY_WEBHOOK_ALLOW_PRIVATE=1" in error["message"] or "loopback" in error["message"]
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks.example/", "https://user:pw@hooks.example/", "https:///nohost",
+                                 "https://hooks.example:99999/", "http://[zz]/", "https://hooks.example/a b"])
+def test_malformed_targets_are_refused(client, url):
+    error = expect_error(client.post("/webhooks", json={"url": url, "events": ["alias.set"]}), 400, "validation_error")
+    assert list(error["details"]) == ["url"]
 
 
 @pytest.mark.parametrize("url, message", [
@@ -241,10 +247,14 @@ def test_internal_targets_are_refused(client, url):
     ("https://user:pw@hooks.example/", "must not carry credentials"),
     ("https:///nohost", "must start with http:// or https:// and name a host"),
     ("https://hooks.example:99999/", "port is not a number"),
+    ("http://[zz]/", "host is not valid"),
 ])
-def test_malformed_targets_are_refused(client, url, message):
-    error = expect_error(client.post("/webhooks", json={"url": url, "events": ["alias.set"]}), 400, "validation_error")
-    assert message in error["message"]
+def test_the_use_case_refuses_malformed_targets_itself(url, message):
+    from registry.domain.errors import RegistryError
+    from registry.domain.webhook_targets import check_url
+
+    with pytest.raises(RegistryError, match=message):
+        check_url(url, allow_private=True)
 
 
 def test_a_name_resolving_to_loopback_is_refused_at_delivery():
@@ -314,3 +324,12 @@ def test_a_delivery_that_keeps_failing_is_marked_failed_and_can_be_redelivered(b
         assert json.loads(receiver.received()[-1][1])["event"] == "version.registered"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080/", "http://[::ffff:127.0.0.1]/", "http://[fe80::1]/"])
+def test_ipv6_internal_literals_are_refused_by_the_use_case(url):
+    from registry.domain.errors import RegistryError
+    from registry.domain.webhook_targets import check_url
+
+    with pytest.raises(RegistryError, match="loopback, link-local or private address"):
+        check_url(url, allow_private=False)

@@ -59,7 +59,14 @@ class RunCreateSchema(Schema):
     name = Text(max_length=256, allow_none=True)
     experiment = Text(max_length=256, pattern=EXPERIMENT_NAME_PATTERN, allow_none=True,
                       metadata={"description": "Experiment name; created if missing. Default when omitted."})
-    tags = _tags(load_default=dict)
+    # Stored as rows like logged tags, so the same key and value rules apply.
+    tags = fields.Dict(
+        keys=Text(max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN), values=Text(max_length=MAX_TAG_VALUE_LENGTH),
+        load_default=dict, validate=validate.Length(max=MAX_TAGS),
+        metadata={"description": f"Tags (at most {MAX_TAGS}); keys follow the rules of POST /runs/{{run_id}}/log.",
+                  "maxProperties": MAX_TAGS,
+                  "propertyNames": {"pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH}},
+    )
 
 
 class RunUpdateSchema(Schema):

@@ -5,20 +5,33 @@ from marshmallow import validate
 
 from ..domain.auth import MODEL_PATTERN_PATTERN
 from ..domain.webhook_targets import MAX_URL
+from ..domain.webhook_targets import URL_PATTERN
 from ..domain.webhooks import EVENTS
 from ..domain.webhooks import MAX_DELIVERIES
 from ..domain.webhooks import MAX_DESCRIPTION
+from ..domain.webhooks import MAX_ID
 from ..domain.webhooks import SECRET_PATTERN
 from .schemas import Timestamp
 
+
+class StrictBoolean(fields.Boolean):
+    """true or false only: not 1, "yes" or "true" (JSON has booleans)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 _URL = {"description": "An http(s) URL. Loopback, link-local and private addresses are refused (also after "
                        "resolution, at each delivery) unless REGISTRY_WEBHOOK_ALLOW_PRIVATE=1."}
-_EVENTS = {"description": "Events to send: " + ", ".join(EVENTS) + "."}
+_EVENTS = {"description": "Events to send, each once: " + ", ".join(EVENTS) + ".", "uniqueItems": True}
 _MODELS = {"description": "Model name patterns (fnmatch); empty means every model."}
 
 
 class WebhookCreateSchema(Schema):
-    url = fields.String(required=True, validate=validate.Length(min=1, max=MAX_URL), metadata=_URL)
+    url = fields.String(required=True, validate=[validate.Length(min=1, max=MAX_URL), validate.Regexp(URL_PATTERN)],
+                        metadata=_URL)
     events = fields.List(fields.String(validate=validate.OneOf(EVENTS)), required=True,
                          validate=validate.Length(min=1, max=len(EVENTS)), metadata=_EVENTS)
     models = fields.List(fields.String(validate=validate.Regexp(MODEL_PATTERN_PATTERN)), load_default=list,
@@ -29,7 +42,7 @@ class WebhookCreateSchema(Schema):
 
 
 class WebhookUpdateSchema(Schema):
-    url = fields.String(validate=validate.Length(min=1, max=MAX_URL), metadata=_URL)
+    url = fields.String(validate=[validate.Length(min=1, max=MAX_URL), validate.Regexp(URL_PATTERN)], metadata=_URL)
     events = fields.List(fields.String(validate=validate.OneOf(EVENTS)),
                          validate=validate.Length(min=1, max=len(EVENTS)), metadata=_EVENTS)
     models = fields.List(fields.String(validate=validate.Regexp(MODEL_PATTERN_PATTERN)),
@@ -37,7 +50,7 @@ class WebhookUpdateSchema(Schema):
     secret = fields.String(validate=validate.Regexp(SECRET_PATTERN),
                            metadata={"description": "A new signing secret, used from the next attempt on."})
     description = fields.String(validate=validate.Length(max=MAX_DESCRIPTION))
-    active = fields.Boolean(metadata={"description": "false: queue no new events for it."})
+    active = StrictBoolean(metadata={"description": "false: queue no new events for it."})
 
 
 class WebhookSchema(Schema):
@@ -84,7 +97,8 @@ class DeliverySchema(Schema):
 class DeliveryListQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(("pending", "delivered", "failed")))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_DELIVERIES))
-    before = fields.Integer(validate=validate.Range(min=1), metadata={"description": "next_before of the previous page."})
+    before = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
+                            metadata={"description": "next_before of the previous page."})
 
 
 class DeliveryListSchema(Schema):

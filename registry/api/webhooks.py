@@ -20,9 +20,10 @@ from .webhook_schemas import WebhookUpdateSchema
 
 blp = Blueprint("webhooks", __name__, description="Signed webhooks for model events (admin role).")
 
-_ID = {"in": "path", "name": "webhook_id", "description": "Webhook id.", "schema": {"type": "integer", "minimum": 1}}
+_ID = {"in": "path", "name": "webhook_id", "description": "Webhook id.",
+       "schema": {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_ID}}
 _DELIVERY = {"in": "path", "name": "delivery_id", "description": "Delivery id.",
-             "schema": {"type": "integer", "minimum": 1}}
+             "schema": {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_ID}}
 
 
 def _box():

@@ -10,6 +10,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from urllib.parse import quote
 from urllib.parse import urlsplit
 
 import certifi
@@ -70,6 +71,8 @@ def send(url: str, secret: str, event: str, delivery_id: int, body: str,
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
+        # Non-ASCII characters go as UTF-8 percent-escapes; escapes already there stay.
+        path = quote(path, safe="/?&=%:@!$'()*+,;~-._")
         with pool:
             response = pool.urlopen("POST", path, body=data, headers=headers, redirect=False,
                                     preload_content=False, assert_same_host=False)
@@ -79,7 +82,7 @@ def send(url: str, secret: str, event: str, delivery_id: int, body: str,
         if response.status >= 300:
             return response.status, latency, f"the receiver answered {response.status}"
         return response.status, latency, None
-    except (ConnectionError, urllib3.exceptions.HTTPError, OSError) as exc:
+    except Exception as exc:  # whatever the target does, it is this attempt's error, never the caller's
         return None, (time.perf_counter() - started) * 1000, _reason(exc)
 
 

@@ -114,6 +114,17 @@ def _check(batch):
             raise _invalid("params", f"Param {key!r} appears twice in the batch with different values.")
 
 
+def check_tags(tags: dict) -> None:
+    """Raise validation_error unless ``tags`` could be logged: key rules, value length, no NUL."""
+    if len(tags) > MAX_TAGS:
+        raise _invalid("tags", f"At most {MAX_TAGS} tags; there are {len(tags)}.")
+    for key, value in tags.items():
+        _check_key("tags", key)
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_LENGTH or "\x00" in value:
+            raise _invalid("tags", f"The value of tag {key!r} must be text of at most {MAX_TAG_VALUE_LENGTH} "
+                                   "characters, without NUL.")
+
+
 def _check_key(field, key):
     if not isinstance(key, str) or not _KEY_RE.match(key) or len(key) > MAX_KEY_LENGTH:
         raise _invalid(field, f"Key {key!r} is not valid: use 1-{MAX_KEY_LENGTH} ASCII letters, digits, "

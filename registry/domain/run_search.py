@@ -75,10 +75,18 @@ def _compare(column, op, value):
             ">": column > value, ">=": column >= value}[op]
 
 
+def _time(milliseconds):
+    # A number past what a date holds compares like the first or last date there is.
+    try:
+        return _EPOCH + datetime.timedelta(milliseconds=float(milliseconds))
+    except OverflowError:
+        return datetime.datetime.max if float(milliseconds) > 0 else datetime.datetime.min
+
+
 def _condition(c: Comparison):
     if c.kind == "attributes":
         if c.key in ("start_time", "end_time"):
-            return _compare(_ATTRIBUTE_COLUMNS[c.key], c.op, _EPOCH + datetime.timedelta(milliseconds=float(c.value)))
+            return _compare(_ATTRIBUTE_COLUMNS[c.key], c.op, _time(c.value))
         return _compare(_ATTRIBUTE_COLUMNS[c.key], c.op, c.value)
     table: Any = {"metrics": RunLatestMetric, "params": RunParam, "tags": RunTag}[c.kind]
     match = (table.key == c.key) & _compare(table.value, c.op, c.value)

@@ -41,8 +41,11 @@ def create_run(principal: Principal, name: str | None = None, experiment: str | 
     """Create a run with a fresh 32-hex-digit id in ``experiment`` (by name, created if
     missing; by id, which must exist) or Default. Raises forbidden, not_found, validation_error.
     """
+    from .run_data import check_tags  # run_data imports this module
+
     principal.require("writer")
     tags = dict(tags or {})
+    check_tags(tags)
     name = name if name is not None else tags.get(RUN_NAME_TAG)
     with write_transaction():
         if experiment_id is not None:

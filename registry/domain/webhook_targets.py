@@ -10,6 +10,14 @@ from urllib.parse import urlsplit
 from .errors import RegistryError
 
 MAX_URL = 2048
+_PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# The shape the API accepts (as documented in openapi.yaml): a host name or IPv4
+# address without credentials, an optional port, then anything without
+# whitespace or control characters. IPv6 literals are left out: no regular
+# expression short enough to read tells valid ones apart, and names resolving
+# to IPv6 addresses work.
+URL_PATTERN = (r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~!$&'()*+,;=%-]+"
+               rf"(?::{_PORT})?(?:[/?#][^\x00-\x20\x7f]*)?$")
 
 
 def _refuse(message):
@@ -18,10 +26,14 @@ def _refuse(message):
 
 def check_url(url: str, allow_private: bool) -> str:
     """The URL, if it is an absolute http(s) URL to an allowed host; raises validation_error."""
-    if not isinstance(url, str) or len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
+    if not isinstance(url, str) or len(url) > MAX_URL or any(ord(c) <= 32 or ord(c) == 127 for c in url):
         raise _refuse(f"A webhook URL is an http(s) URL of at most {MAX_URL} characters, without spaces.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. a bracketed host that is no IPv6 address
+        raise _refuse("The webhook URL's host is not valid.") from exc
+    if parts.scheme not in ("http", "https") or not host:
         raise _refuse("A webhook URL must start with http:// or https:// and name a host.")
     if parts.username or parts.password:
         raise _refuse("A webhook URL must not carry credentials; the signature authenticates the registry.")
@@ -29,7 +41,6 @@ def check_url(url: str, allow_private: bool) -> str:
         parts.port  # noqa: B018 (raises for a malformed port)
     except ValueError as exc:
         raise _refuse("The webhook URL's port is not a number between 0 and 65535.") from exc
-    host = parts.hostname
     if host == "localhost" or host.endswith(".localhost"):
         address = ipaddress.ip_address("127.0.0.1")
     else:

@@ -30,6 +30,7 @@ EVENTS = ("version.registered", "version.transitioned", "alias.set", "alias.dele
 MAX_DESCRIPTION = 1000
 SECRET_PATTERN = r"^[\x21-\x7e]{16,256}$"
 MAX_DELIVERIES = 200
+MAX_ID = 2**63 - 1  # ids are BIGINT; a larger number names nothing
 
 
 def _invalid(field, message):
@@ -60,7 +61,7 @@ def _require(principal, models):
 
 
 def _row(principal, webhook_id):
-    row = WebhookRow.get_or_none(WebhookRow.id == webhook_id)
+    row = WebhookRow.get_or_none(WebhookRow.id == webhook_id) if 0 < webhook_id <= MAX_ID else None
     if row is None or not principal.covers(json.loads(row.models)):
         raise RegistryError("not_found", f"No webhook has id {webhook_id}.")
     return row
@@ -154,7 +155,7 @@ def list_deliveries(principal: Principal, webhook_id: int, status: str | None = 
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     if before is not None:
-        query = query.where(WebhookDelivery.id < before)
+        query = query.where(WebhookDelivery.id < min(before, MAX_ID))
     rows = list(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1))
     following = rows[limit - 1].id if len(rows) > limit else None
     return _deliveries(rows[:limit]), following
@@ -174,7 +175,8 @@ def redeliver(principal: Principal, webhook_id: int, delivery_id: int) -> Delive
     principal.require("admin")
     with write_transaction():
         row = _row(principal, webhook_id)
-        delivery = WebhookDelivery.get_or_none((WebhookDelivery.id == delivery_id) & (WebhookDelivery.webhook == row))
+        delivery = (WebhookDelivery.get_or_none((WebhookDelivery.id == delivery_id) & (WebhookDelivery.webhook == row))
+                    if 0 < delivery_id <= MAX_ID else None)
         if delivery is None or delivery.record_id is None:
             raise RegistryError("not_found", f"Webhook {webhook_id} has no event delivery {delivery_id}.")
         now = utcnow()
