@@ -1,4 +1,4 @@
-"""Command line: ``registry serve``, ``registry db upgrade``, ``registry openapi``."""
+"""Command line: the admin commands (serve, db, token, audit, openapi) and the client commands (client/cli.py)."""
 import json
 import logging
 import sys
@@ -6,6 +6,7 @@ import sys
 import click
 
 from . import __version__
+from .client import cli as _client_cli
 from .config import ConfigError
 from .domain.errors import RegistryError
 
@@ -42,10 +43,29 @@ def _fail(message):
     sys.exit(2)
 
 
-@click.group()
+class _Sections(click.Group):
+    """--help lists the client commands apart from the admin commands: they reach the service differently."""
+
+    def format_commands(self, ctx, formatter):
+        from .client.cli import COMMANDS
+
+        listed = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        for title, names in (
+            ("Client commands (talk to a running service: REGISTRY_URL, REGISTRY_TOKEN)",
+             [n for n, _ in listed if n in COMMANDS]),
+            ("Admin commands (on the server's machine: open the database and storage directly)",
+             [n for n, _ in listed if n not in COMMANDS]),
+        ):
+            rows = [(name, self.get_command(ctx, name).get_short_help_str(80)) for name in names]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+@click.group(cls=_Sections)
 @click.version_option(__version__, prog_name="registry")
 def main():
-    """registry: a model registry service."""
+    """registry: a model registry service, and a client for it."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -160,7 +180,7 @@ def _operator():
 
 @main.group()
 def webhooks():
-    """Webhooks: manage them through the API, or run the delivery worker here."""
+    """Webhooks through the API (client); `webhooks run` delivers from here (admin)."""
 
 
 @webhooks.command("run")
@@ -238,6 +258,8 @@ def openapi(fmt):
     else:
         click.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
 
+
+_client_cli.add_to(main, webhooks)
 
 if __name__ == "__main__":
     main()
