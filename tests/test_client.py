@@ -3,7 +3,6 @@ resume, corruption, a retried promote, exit codes, and memory on a large file.""
 import hashlib
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -164,7 +163,7 @@ def test_an_interrupted_pull_resumes_with_a_range_request(server, tmp_path):
     assert 0 < cut < len(big)
     cli(server, "pull", "M@1", "-o", str(out), check=True)
     assert (out / "big.bin").read_bytes() == big and not partial.exists()
-    assert f'"GET /models/M/versions/1/files/big.bin HTTP/1.1" 206' in server.output()
+    assert '"GET /models/M/versions/1/files/big.bin HTTP/1.1" 206' in server.output()
 
 
 class _DroppingProxy:
@@ -256,7 +255,6 @@ def test_push_and_pull_of_a_large_file_keep_memory_flat(server, tmp_path):
     with open(job / "big.bin", "wb") as f:
         for _ in range(256):
             f.write(os.urandom(1024 * 1024))
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # noqa: F841 (the client runs in its own process)
     push_peak = _peak_rss_mib(server, "push", str(tmp_path / "job"), "--name", "big")
     run_id = server.http.get(f"{server.base_url}/runs").json()["runs"][0]["run_id"]
     server.http.post(f"{server.base_url}/models/Big/versions", json={"source": f"runs:/{run_id}/model"}).raise_for_status()
