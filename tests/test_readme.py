@@ -6,6 +6,7 @@ NOT_RUN with the reason. The only rewrite is the port: the server listens on
 a free one instead of 5000.
 """
 import io
+import json
 import os
 import re
 import subprocess
@@ -75,14 +76,21 @@ def _check_what_the_examples_did(server, workdir):
         assert tar.extractfile("weights.bin").read() == weights
         assert tar.extractfile("config.json").read() == b'{"labels": 2}\n'
     base, http = server.base_url, server.http
-    version = http.get(f"{base}/models/TextClassifier/versions/production", timeout=10).json()
-    assert (version["version"], version["stage"]) == (1, "Production")
+    version = http.get(f"{base}/models/TextClassifier/versions/1", timeout=10).json()
+    second = http.get(f"{base}/models/TextClassifier/versions/production", timeout=10).json()
+    assert (version["stage"], second["version"], second["stage"]) == ("Archived", 2, "Production")
     history = http.get(f"{base}/models/TextClassifier/history", timeout=10).json()["transitions"]
-    assert [(t["to_stage"], t["actor"], t["comment"]) for t in history] == [
-        ("None", "ci", f"registered from {version['source']}"),
-        ("Staging", "ci", "ci #41"),
-        ("Production", "release", "eval passed"),
+    assert [(t["version"], t["to_stage"], t["actor"], t["comment"], t["cause"]) for t in history] == [
+        (1, "None", "ci", f"registered from {version['source']}", None),
+        (1, "Staging", "ci", "ci #41", None),
+        (1, "Production", "release", "eval passed", None),
+        (2, "None", "ci", f"registered from {second['source']}", None),  # the client CLI from here on
+        (2, "Staging", "ci", "ci #42", None),
+        (1, "Archived", "release", "eval passed", "replaced by version 2"),
+        (2, "Production", "release", "eval passed", None),
     ]
+    assert (workdir / "deploy-cli" / "weights.bin").read_bytes() == weights
+    assert json.loads((workdir / "deploy-cli" / ".registry-manifest.json").read_text())["version"] == 2
     run = http.get(f"{base}/runs/{version['run_id']}", timeout=10).json()
     assert (run["experiment"], run["status"], run["params"]) == ("spam", "FINISHED", {"lr": "3e-5"})
     assert version["lineage"]["metrics"] == {"val_accuracy": 0.94}
