@@ -25,7 +25,7 @@ from . import sender
 
 logger = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.2
+TICK_SECONDS = 0.05  # a tick with nothing new is two indexed reads
 LEASE_SECONDS = 5.0
 THREADS = 8
 PER_WEBHOOK = 2
