@@ -71,6 +71,16 @@ class Principal:
         """True if ``require(role, model_name)`` would pass."""
         return self.has_role(role) and (model_name is None or self.may_access(model_name))
 
+    def require_covering(self, patterns, what: str) -> None:
+        """Raise forbidden unless ``covers(patterns)``; ``what`` names the thing being limited."""
+        if not self.covers(patterns):
+            raise RegistryError(
+                "forbidden",
+                f"Token {self.name!r} is limited to models {', '.join(self.models)}; {what} must be "
+                "limited to those patterns, or to model names they match.",
+                {"models": list(self.models)},
+            )
+
     def require(self, role, model_name=None):
         """Raise forbidden unless this principal has ``role`` (and access to the model)."""
         if not self.has_role(role):
@@ -190,13 +200,7 @@ def create_token(principal: Principal, name: str, role: str, models=(),
     principal.require("admin")
     if _RANK[role] > _RANK[principal.role]:
         raise RegistryError("forbidden", f"Token {principal.name!r} cannot create a token with a higher role.")
-    if not principal.covers(models):
-        raise RegistryError(
-            "forbidden",
-            f"Token {principal.name!r} is limited to models {', '.join(principal.models)}; the new token must "
-            "be limited to those patterns, or to model names they match.",
-            {"models": list(principal.models)},
-        )
+    principal.require_covering(models, "the new token")
     selector = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     expires_at = None

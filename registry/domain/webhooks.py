@@ -51,13 +51,7 @@ def _check_fields(events, models, secret, description):
 
 def _require(principal, models):
     principal.require("admin")
-    if not principal.covers(models):
-        raise RegistryError(
-            "forbidden",
-            f"Token {principal.name!r} is limited to models {', '.join(principal.models)}; its webhooks must be "
-            "limited to those patterns, or to model names they match.",
-            {"models": list(principal.models)},
-        )
+    principal.require_covering(models, "its webhooks")
 
 
 def _row(principal, webhook_id):
