@@ -85,11 +85,26 @@ def load(test_config=None, environ=None):
                                         "'import secrets; print(secrets.token_urlsafe(48))'")
     data_dir = os.path.abspath(config["DATA_DIR"])
     config["DATA_DIR"] = data_dir
+    _check_data_dir(data_dir)
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = "sqlite:///" + os.path.join(data_dir, "registry.db")
     if not config["STORAGE_URL"]:
         config["STORAGE_URL"] = "file://" + os.path.join(data_dir, "blobs")
     return config
+
+
+def _check_data_dir(path):
+    """The data directory (or the nearest existing folder above it) must be a writable directory."""
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if existing == path and not os.path.isdir(path):
+        raise ConfigError("DATA_DIR", f"{path} is a file, not a directory; point it at a directory")
+    if not os.path.isdir(existing):
+        raise ConfigError("DATA_DIR", f"{path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is" if existing == path else f"cannot be created: {existing} is"
+        raise ConfigError("DATA_DIR", f"{path} {what} not writable by this user")
 
 
 def _positive_int(name, value):

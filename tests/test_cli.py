@@ -61,12 +61,25 @@ def test_bad_configuration_is_one_clear_line(tmp_path, env, setting):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("below", ["", "/inner"])
+def test_a_data_dir_that_is_a_file_is_one_clear_line(tmp_path, below):
+    (tmp_path / "afile").write_text("not a directory")
+    for command in (("db", "upgrade"), ("serve",)):
+        result = _registry(*command, env={"REGISTRY_DATA_DIR": str(tmp_path / "afile") + below})
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"error: REGISTRY_DATA_DIR: {tmp_path / 'afile'}")
+        assert "is a file" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_unreachable_or_refusing_dependencies_fail_at_start(tmp_path, minio, postgres):
     port = free_port()
-    down = _registry("serve", env={"REGISTRY_DATA_DIR": str(tmp_path),
-                                   "REGISTRY_STORAGE_URL": f"minio://k:s@127.0.0.1:{port}/b"})
-    assert down.returncode == 2
-    assert "error: REGISTRY_STORAGE_URL:" in down.stderr and "Traceback" not in down.stderr
+    for scheme in ("minio", "s3"):
+        down = _registry("serve", env={"REGISTRY_DATA_DIR": str(tmp_path),
+                                       "REGISTRY_STORAGE_URL": f"{scheme}://k:s@127.0.0.1:{port}/bucket"})
+        assert down.returncode == 2
+        # The one line, and no retry warnings from urllib3 before it.
+        assert down.stderr.startswith("error: REGISTRY_STORAGE_URL:"), down.stderr
+        assert "Retrying" not in down.stderr and "Traceback" not in down.stderr
     wrong_key = _registry("serve", env={"REGISTRY_DATA_DIR": str(tmp_path),
                                         "REGISTRY_STORAGE_URL": minio.url().replace("registry-test-secret", "nope1234")})
     assert wrong_key.returncode == 2

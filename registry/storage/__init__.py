@@ -11,7 +11,8 @@ __all__ = ["StagedBlob", "Storage", "storage_from_url"]
 
 # S3's bucket naming rules, checked here so a typo is a config error, not an outage.
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_FORMAT = "minio://ACCESS_KEY:SECRET_KEY@host:9000/bucket (or minio+https://..., or file:///path)"
+# s3:// and s3+https:// are accepted as the same thing: any S3-compatible endpoint, path-style.
+_FORMAT = "minio://ACCESS_KEY:SECRET_KEY@host:9000/bucket (or minio+https://..., s3://..., or file:///path)"
 
 
 def storage_from_url(url, timeout=3):

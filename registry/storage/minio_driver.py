@@ -28,6 +28,9 @@ from .keys import new_probe_key
 from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
+# urllib3 warns on each retry it makes; an outage is reported once, by this
+# driver, as StorageUnavailable (at start-up: the one-line error).
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 MiB = 1024 * 1024
 # minio-py holds a part (and copies of it) in memory, so parts are the unit
