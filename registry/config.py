@@ -103,8 +103,7 @@ def _check_data_dir(path):
     if not os.path.isdir(existing):
         raise ConfigError("DATA_DIR", f"{path} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        what = "is" if existing == path else f"cannot be created: {existing} is"
-        raise ConfigError("DATA_DIR", f"{path} {what} not writable by this user")
+        raise ConfigError("DATA_DIR", f"{path} cannot be used: {existing} is not writable by this user")
 
 
 def _positive_int(name, value):
