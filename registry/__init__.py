@@ -47,6 +47,9 @@ def create_app(test_config=None, migrate=True):
     app.url_map.strict_slashes = False
 
     storage = storage_from_url(settings["STORAGE_URL"], timeout=settings["STORAGE_TIMEOUT"])
+    if settings["DOWNLOAD_REDIRECT"] and not storage.serves_clients_directly:
+        raise config.ConfigError("DOWNLOAD_REDIRECT", f"needs MinIO storage; {storage.describe()} cannot serve "
+                                                      "clients directly (set it to 0)")
     app.extensions["registry_storage"] = storage
     db.init_app(app, db.database_from_url(settings["DATABASE_URL"], timeout=settings["DB_TIMEOUT"]))
     authentication.init_app(app)

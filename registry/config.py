@@ -43,12 +43,19 @@ DEFAULTS = {
     "WEBHOOK_WORKER": "1",
     # A delivery is retried with backoff for this long, then marked failed.
     "WEBHOOK_RETRY_SECONDS": 24 * 3600,
+    # 1 (MinIO only): a file download answers 302 to a presigned MinIO URL, so the
+    # bytes bypass this service; valid this many seconds. Clients must reach MinIO
+    # at the host and port of REGISTRY_STORAGE_URL.
+    "DOWNLOAD_REDIRECT": "0",
+    "DOWNLOAD_REDIRECT_SECONDS": 300,
 }
 
 _INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
                      "IDEMPOTENCY_WAIT_SECONDS", "HEAD_TIMEOUT", "BODY_TIMEOUT", "MIN_BODY_RATE", "STALE_UPLOAD_SECONDS",
-                     "AUDIT_ANCHOR_EVERY", "WEBHOOK_RETRY_SECONDS")
-_SWITCHES = ("COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_WORKER")
+                     "AUDIT_ANCHOR_EVERY", "WEBHOOK_RETRY_SECONDS", "DOWNLOAD_REDIRECT_SECONDS")
+_SWITCHES = ("COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_WORKER", "DOWNLOAD_REDIRECT")
+# S3's longest presigned-URL lifetime: seven days.
+MAX_REDIRECT_SECONDS = 7 * 24 * 3600
 
 
 class ConfigError(Exception):
@@ -77,6 +84,8 @@ def load(test_config=None, environ=None):
         if str(config[name]) not in ("0", "1", "True", "False"):
             raise ConfigError(name, f"expected 0 or 1, got {config[name]!r}")
         config[name] = str(config[name]) in ("1", "True")
+    if config["DOWNLOAD_REDIRECT_SECONDS"] > MAX_REDIRECT_SECONDS:
+        raise ConfigError("DOWNLOAD_REDIRECT_SECONDS", f"at most {MAX_REDIRECT_SECONDS} (seven days, S3's limit)")
     config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
     if not config["PUBLIC_URL"].startswith(("http://", "https://")):
         raise ConfigError("PUBLIC_URL", f"expected an http(s) URL, got {config['PUBLIC_URL']!r}")

@@ -4,6 +4,7 @@ import io
 import tarfile
 
 import pytest
+import requests
 
 from tests.conftest import expect_error
 
@@ -142,3 +143,95 @@ def test_archive_with_long_unicode_paths(client, registry):
 def test_download_of_unknown_model_or_stage(client, model):
     expect_error(client.get("/models/Nope/versions/production/archive"), 404, "not_found")
     expect_error(client.get(f"{model}/staging/files/weights.bin"), 404, "not_found")
+
+
+# --- redirects to presigned storage URLs (REGISTRY_DOWNLOAD_REDIRECT=1) -------
+
+# Only MinIO serves clients directly; on local disk the setting is refused (test_redirect_needs_minio).
+on_minio = pytest.mark.parametrize("backend", ["postgres-minio"])
+
+
+@pytest.fixture
+def redirecting(app):
+    app.config["DOWNLOAD_REDIRECT"] = True
+    return app
+
+
+@on_minio
+def test_redirect_to_storage_serves_the_same_bytes(client, model, redirecting):
+    response = client.get(f"{model}/production/files/weights.bin")
+    assert response.status_code == 302
+    assert response.headers["ETag"] == f'"{hashlib.sha256(DATA).hexdigest()}"'
+    assert response.headers["X-Model-Version"] == "1"
+    assert response.headers["Cache-Control"] == "no-store"
+    location = response.headers["Location"]
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=300&" in location
+    fetched = requests.get(location, timeout=10)  # no credentials: the signature is the grant
+    assert fetched.status_code == 200
+    assert fetched.content == DATA
+    assert fetched.headers["Content-Disposition"] == (
+        'attachment; filename="weights.bin"; filename*=UTF-8\'\'weights.bin')
+    ranged = requests.get(location, headers={"Range": "bytes=100-199"}, timeout=10)
+    assert ranged.status_code == 206 and ranged.content == DATA[100:200]
+
+
+@on_minio
+def test_redirect_opt_out_and_conditional_requests_stay_here(client, model, redirecting):
+    streamed = client.get(f"{model}/production/files/weights.bin?redirect=0")
+    assert streamed.status_code == 200 and streamed.data == DATA
+    assert streamed.headers["Content-Disposition"].startswith('attachment; filename="weights.bin"')
+    etag = streamed.headers["ETag"]
+    assert client.get(f"{model}/production/files/weights.bin",
+                      headers={"If-None-Match": etag}).status_code == 304
+    # Storage does not know our ETag, so If-Range is answered here.
+    resumed = client.get(f"{model}/production/files/weights.bin", headers={"Range": "bytes=10-", "If-Range": etag})
+    assert resumed.status_code == 206 and resumed.data == DATA[10:]
+
+
+@on_minio
+def test_redirect_checks_access_first(app, client, model, redirecting):
+    from tests.test_auth import as_token
+    from tests.test_auth import make_token
+
+    outsider = as_token(app, make_token(client, "reader", models=["Other*"]))
+    response = outsider.get(f"{model}/production/files/weights.bin")
+    assert response.status_code in (403, 404) and "Location" not in response.headers
+    missing = client.get(f"{model}/production/files/nope.bin")
+    expect_error(missing, 404, "not_found")
+
+
+@on_minio
+def test_redirect_through_a_real_server_and_client(backend_env, model):
+    """requests follows the 302 and drops the token on the way to storage (another host:port)."""
+    from tests.conftest import admin_token
+    from tests.servers import RegistryServer
+
+    server = RegistryServer(dict(backend_env, REGISTRY_DOWNLOAD_REDIRECT="1", REGISTRY_DOWNLOAD_REDIRECT_SECONDS="60"))
+    server.start()
+    try:
+        headers = {"Authorization": f"Bearer {admin_token(backend_env['REGISTRY_DATA_DIR'])}"}
+        url = f"{server.base_url}/models/TextClassifier/versions/production/files/weights.bin"
+        followed = requests.get(url, headers=headers, timeout=10)
+        assert followed.status_code == 200 and followed.content == DATA
+        assert [r.status_code for r in followed.history] == [302]
+        assert "X-Amz-Expires=60&" in followed.url
+        assert requests.get(url + "?redirect=0", headers=headers, timeout=10).history == []
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("value", ["2", "yes", "", "-1"])
+def test_redirect_parameter_is_0_or_1(client, model, value):
+    expect_error(client.get(f"{model}/production/files/weights.bin?redirect={value}"), 400, "validation_error")
+
+
+def test_redirect_needs_minio(backend_config, backend):
+    from registry import create_app
+    from registry.config import ConfigError
+
+    settings = dict(backend_config, TESTING=True, DOWNLOAD_REDIRECT="1")
+    if backend == "postgres-minio":
+        assert create_app(settings, migrate=False).config["DOWNLOAD_REDIRECT"] is True
+        return
+    with pytest.raises(ConfigError, match="REGISTRY_DOWNLOAD_REDIRECT: needs MinIO storage"):
+        create_app(settings, migrate=False)

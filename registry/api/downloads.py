@@ -3,15 +3,18 @@ import calendar
 
 from flask import Response
 from flask import current_app
+from flask import redirect
 from flask import request
 from flask.views import MethodView
 
 from .. import archive
 from .. import ranges
 from ..domain import service
+from ..storage.base import content_disposition
 from . import params
 from .parsing import Blueprint
 from .schemas import ErrorSchema
+from .schemas import FileDownloadQuerySchema
 from .schemas import FileListSchema
 from .security import principal
 from .security import requires
@@ -27,8 +30,15 @@ _FILE_HEADERS = dict(
     **{
         "ETag": {"schema": {"type": "string"}, "description": "The quoted sha256 of the file."},
         "Accept-Ranges": {"schema": {"type": "string"}},
+        "Content-Disposition": {"schema": {"type": "string"}, "description": "attachment, named after the file."},
     },
 )
+_REDIRECT_HEADERS = {
+    "Location": {"schema": {"type": "string"}, "description": "A presigned storage URL, valid for "
+                 "REGISTRY_DOWNLOAD_REDIRECT_SECONDS; it serves Range requests and the same Content-Disposition."},
+    "ETag": _FILE_HEADERS["ETag"],
+    "X-Model-Version": _STREAM_HEADERS["X-Model-Version"],
+}
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 _TAR = {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}
 
@@ -49,17 +59,21 @@ class VersionFiles(MethodView):
 @blp.route("/models/<name>/versions/<ref>/files/<path:path>", parameters=params.VERSION_FILE)
 class VersionFile(MethodView):
     @requires("reader")
+    @blp.arguments(FileDownloadQuerySchema, location="query")
     @blp.doc(responses={
         "200": {"description": "The whole file.", "headers": _FILE_HEADERS, "content": _BINARY},
         "206": {"description": "The requested byte range.",
                 "headers": dict(_FILE_HEADERS, **{"Content-Range": {"schema": {"type": "string"}}}),
                 "content": _BINARY},
+        "302": {"description": "With REGISTRY_DOWNLOAD_REDIRECT=1 (MinIO storage): fetch the file from "
+                       "storage directly. Not for If-Range requests, whose ETag storage does not know.",
+                "headers": _REDIRECT_HEADERS},
         "304": {"description": "If-None-Match matched the ETag."},
     })
     @blp.alt_response(416, schema=ErrorSchema, description="The range starts past the end of the file.",
                       headers={"Content-Range": {"schema": {"type": "string"}}})
-    def get(self, name, ref, path):
-        """Stream one file; supports a single Range, If-Range and If-None-Match."""
+    def get(self, query, name, ref, path):
+        """Stream one file (or redirect to storage); supports a single Range, If-Range and If-None-Match."""
         version = service.get_version(principal(), name, ref)
         f = service.version_file(version, path)
         headers = {
@@ -69,6 +83,9 @@ class VersionFile(MethodView):
         }
         if ranges.not_modified(f.sha256, request.if_none_match):
             return Response(status=304, headers=headers)
+        headers["Content-Disposition"] = content_disposition(f.path)
+        if query["redirect"] and current_app.config["DOWNLOAD_REDIRECT"] and not request.headers.get("If-Range"):
+            return _redirect_to_storage(f, headers)
         span = ranges.span(f.size, f.sha256, request.range, request.if_range)
         if span.partial:
             headers["Content-Range"] = span.content_range
@@ -81,6 +98,15 @@ class VersionFile(MethodView):
             mimetype="application/octet-stream",
             direct_passthrough=True,
         )
+
+
+def _redirect_to_storage(f, headers):
+    url = _storage().presigned_url(f.sha256, current_app.config["DOWNLOAD_REDIRECT_SECONDS"], f.path)
+    response = redirect(url, code=302)
+    response.headers.update({name: headers[name] for name in ("ETag", "X-Model-Version")})
+    # The URL expires; a cache must not replay it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blp.route("/models/<name>/versions/<ref>/archive", parameters=params.VERSION)

@@ -296,6 +296,14 @@ class HistorySchema(Schema):
                               metadata={"description": "Registrations, stage moves and alias moves, oldest first."})
 
 
+class FileDownloadQuerySchema(Schema):
+    redirect = fields.Integer(
+        load_default=1, validate=validate.OneOf([0, 1]),
+        metadata={"description": "0: stream the bytes through this service even when it is set to redirect "
+                                 "downloads to storage (REGISTRY_DOWNLOAD_REDIRECT=1)."},
+    )
+
+
 class VersionAtQuerySchema(Schema):
     at = UtcTime(
         metadata={"description": "Resolve the ref as of this RFC 3339 time, e.g. which version "

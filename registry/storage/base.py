@@ -1,6 +1,8 @@
 """The narrow interface every blob storage driver implements."""
 import hashlib
+import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from ..domain.errors import RegistryError
 
@@ -14,6 +16,16 @@ class StagedBlob:
     key: str
     digest: str
     size: int
+
+
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def content_disposition(path):
+    """``attachment`` named after the last segment of ``path``: a plain ASCII name, and the exact one (RFC 6266)."""
+    name = path.rsplit("/", 1)[-1]
+    plain = _UNSAFE_IN_FILENAME.sub("_", name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class HashingReader:
@@ -88,6 +100,13 @@ class Storage:
         Opens eagerly, so a missing blob or an outage raises here, before a
         response is started. Close the iterator (or exhaust it) to release it.
         """
+        raise NotImplementedError
+
+    # True if clients can fetch blobs from the backend itself (``presigned_url``).
+    serves_clients_directly = False
+
+    def presigned_url(self, digest, expires_seconds, filename):
+        """A URL that serves the blob without credentials for ``expires_seconds``, saved as ``filename``."""
         raise NotImplementedError
 
     def check(self):

@@ -23,6 +23,7 @@ from .base import CHUNK_SIZE
 from .base import HashingReader
 from .base import StagedBlob
 from .base import Storage
+from .base import content_disposition
 from .keys import blob_key
 from .keys import new_probe_key
 from .keys import new_upload_key
@@ -81,6 +82,8 @@ def _http_client(secure, timeout):
 
 
 class MinioStorage(Storage):
+    serves_clients_directly = True
+
     def __init__(self, endpoint, access_key, secret_key, bucket, secure=False, timeout=3):
         self.endpoint = endpoint
         self.bucket = bucket
@@ -230,6 +233,16 @@ class MinioStorage(Storage):
                 length=length or 0,
             )
         return _stream(response)
+
+    def presigned_url(self, digest, expires_seconds, filename):
+        # Signing is local once the bucket's region is known (one request, then cached).
+        with self._calling("sign a download URL"):
+            return self.client.presigned_get_object(
+                bucket_name=self.bucket,
+                object_name=blob_key(digest),
+                expires=datetime.timedelta(seconds=expires_seconds),
+                response_headers={"response-content-disposition": content_disposition(filename)},
+            )
 
     def remove_stale_uploads(self, older_than):
         cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=older_than)
