@@ -29,11 +29,11 @@ def plan(files, mtime):
     return entries, length + len(_END_OF_ARCHIVE)
 
 
-def stream(storage, entries):
-    """Yield the tar's bytes, reading each blob from storage as it is reached."""
+def stream(storage, entries, keys):
+    """Yield the tar's bytes, reading each blob from storage (``keys`` by digest) as it is reached."""
     for header, f in entries:
         yield header
-        yield from storage.open(f.sha256)
+        yield from storage.open(keys[f.sha256])
         pad = _padding(f.size)
         if pad:
             yield pad

@@ -346,11 +346,40 @@ def _webhooks():
                          .replace("%s", database.param), (head,))
 
 
+_BLOBS = """
+CREATE TABLE blob (
+    digest VARCHAR(64) PRIMARY KEY,
+    key VARCHAR(128) NOT NULL UNIQUE,
+    size BIGINT NOT NULL,
+    claimed_at TIMESTAMP NOT NULL
+);
+CREATE INDEX blob_claimed_at ON blob (claimed_at);
+-- gc asks "does any file name this digest?"
+CREATE INDEX run_file_sha256 ON run_file (sha256);
+CREATE INDEX version_file_sha256 ON version_file (sha256)
+"""
+
+
+def _blobs():
+    """Blobs keyed by upload, mapped from their digest here; earlier blobs keep their digest keys."""
+    from .storage.keys import legacy_blob_key
+
+    _run_sql(_BLOBS)
+    now = utcnow()
+    rows = database.execute_sql(
+        "SELECT sha256, MAX(size) FROM (SELECT sha256, size FROM run_file"
+        " UNION ALL SELECT sha256, size FROM version_file) AS files GROUP BY sha256").fetchall()
+    insert = "INSERT INTO blob (digest, key, size, claimed_at) VALUES (%s, %s, %s, %s)".replace("%s", database.param)
+    for digest, size in rows:
+        database.execute_sql(insert, (digest, legacy_blob_key(digest), size, now))
+
+
 MIGRATIONS = [
     (1, "initial schema", _INITIAL),
     (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
     (3, "experiments, run status, params, metrics and tags, logged models; model aliases", _tracking),
     (4, "webhooks, deliveries, attempts; the audit log's outbox follower", _webhooks),
+    (5, "blobs keyed by upload, digest to key in the database", _blobs),
 ]
 
 

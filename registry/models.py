@@ -118,6 +118,21 @@ class RunFile(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class Blob(BaseModel):
+    """Where the bytes with one sha256 are stored: the key of the upload that first brought them.
+
+    Rows and run/version files are written in one transaction, so a key is
+    only ever named once its bytes are complete; gc removes rows that no file
+    names and no upload claimed within its grace period.
+    """
+
+    digest = CharField(max_length=64, primary_key=True)
+    key = CharField(max_length=128, unique=True)
+    size = BigIntegerField()
+    # Last time an upload brought these bytes (first or deduplicated).
+    claimed_at = DateTimeField(default=utcnow)
+
+
 class RegisteredModel(BaseModel):
     name = CharField(max_length=128, unique=True)
     description = TextField(default="")

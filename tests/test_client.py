@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -17,7 +16,7 @@ import yaml
 from registry.client import Client
 from registry.client import Refused
 from registry.client.api import ENDPOINTS
-from registry.storage.keys import blob_key
+from registry.storage import storage_from_url
 from tests.servers import RegistryServer
 from tests.servers import free_port
 
@@ -103,10 +102,11 @@ def test_exit_codes(server, tmp_path):
 def _flip_a_byte(server, digest):
     """Damage a stored blob in place, as a failing disk would."""
     env = server.backend_env
-    url = env.get("REGISTRY_STORAGE_URL")
-    if url is None:
-        path = os.path.join(env["REGISTRY_DATA_DIR"], "blobs", *blob_key(digest).split("/"))
-        os.chmod(path, 0o600)
+    storage = storage_from_url(env.get("REGISTRY_STORAGE_URL") or
+                               "file://" + os.path.join(env["REGISTRY_DATA_DIR"], "blobs"))
+    key, = [k for k in storage.blob_keys() if hashlib.sha256(b"".join(storage.open(k))).hexdigest() == digest]
+    if not hasattr(storage, "client"):
+        path = os.path.join(storage.root, *key.split("/"))
         with open(path, "r+b") as f:
             first = f.read(1)
             f.seek(0)
@@ -114,14 +114,9 @@ def _flip_a_byte(server, digest):
         return
     from io import BytesIO
 
-    from minio import Minio
-
-    parts = urlsplit(url)
-    store = Minio(f"{parts.hostname}:{parts.port}", parts.username, parts.password, secure=False)
-    bucket = parts.path.strip("/")
-    data = bytearray(store.get_object(bucket, blob_key(digest)).read())
+    data = bytearray(b"".join(storage.open(key)))
     data[0] ^= 0xFF
-    store.put_object(bucket, blob_key(digest), BytesIO(bytes(data)), len(data))
+    storage.client.put_object(storage.bucket, key, BytesIO(bytes(data)), len(data))
 
 
 def test_a_corrupted_file_fails_the_pull(server, tmp_path):

@@ -45,7 +45,7 @@ def version_1_app(backend_config, monkeypatch):
 
 def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
     with database.connection_context():
-        assert migrations.upgrade() == [2, 3, 4]
+        assert migrations.upgrade() == [2, 3, 4, 5]
         assert not database.table_exists("stage_transition")
         records = audit.history(SYSTEM, "M")
         assert [(r.id, r.action, r.from_stage, r.to_stage, r.comment) for r in records] == [
@@ -78,7 +78,7 @@ def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
     from registry.domain import runs
 
     with database.connection_context():
-        assert migrations.upgrade() == [3, 4]
+        assert migrations.upgrade() == [3, 4, 5]
         found, _ = run_search.search_runs(SYSTEM, order_by=["attributes.run_name ASC"])
         assert [(r.run_id[0], r.experiment_id, r.experiment, r.status, r.name) for r in found] == [
             ("a", 1, "bert", "RUNNING", "first"), ("c", 1, "bert", "RUNNING", "third"),
@@ -88,3 +88,38 @@ def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
         assert experiments.create_experiment(SYSTEM, "gpt").experiment_id == 2
         assert runs.create_run(SYSTEM, experiment="gpt").experiment == "gpt"
 
+
+
+def test_upgrade_from_4_maps_blobs_stored_under_their_digest(backend_config, monkeypatch):
+    """Before migration 5, blobs were stored under their sha256; they are read there, and reused, after it."""
+    import hashlib
+    import io
+
+    from registry.domain import blobs
+    from registry.domain import runs
+    from registry.models import Blob
+    from registry.storage.keys import legacy_blob_key
+
+    data = b"weights stored before migration 5"
+    digest = hashlib.sha256(data).hexdigest()
+    with _app_stopped_at(4, backend_config, monkeypatch, "SELECT 1", []) as app:
+        storage = app.extensions["registry_storage"]
+        storage.ensure_ready()
+        with database.connection_context():
+            run_id = runs.create_run(SYSTEM).run_id
+            database.execute_sql("INSERT INTO run_file (run_id, path, sha256, size, created_at) VALUES "
+                                 "(%s, 'w.bin', %s, %s, '2026-01-01 10:00:00')".replace("%s", database.param),
+                                 (run_id, digest, len(data)))
+            legacy = legacy_blob_key(digest)
+            if hasattr(storage, "client"):
+                storage.client.put_object(storage.bucket, legacy, io.BytesIO(data), len(data))
+            else:
+                os.makedirs(os.path.dirname(os.path.join(storage.root, legacy)), exist_ok=True)
+                with open(os.path.join(storage.root, legacy), "wb") as f:
+                    f.write(data)
+            assert migrations.upgrade() == [5]
+            assert b"".join(blobs.open_file(storage, digest)) == data
+        again, created = runs.upload_artifact(SYSTEM, storage, run_id, "copy.bin", io.BytesIO(data), 1024)
+        assert created and again.sha256 == digest
+        assert [(b.key, b.size) for b in Blob.select()] == [(legacy, len(data))]
+        assert storage.blob_keys() == [legacy]  # the duplicate upload was not kept

@@ -2,12 +2,13 @@
 import hashlib
 import io
 import os
+import re
+import time
 
 import pytest
 
 from registry.domain.errors import RegistryError
 from registry.storage import storage_from_url
-from registry.storage.keys import blob_key
 
 
 @pytest.fixture(params=["local", "minio"])
@@ -21,41 +22,35 @@ def store(request, tmp_path):
 
 
 def _put(store, data):
-    staged = store.stage(io.BytesIO(data))
-    store.commit(staged)
-    return staged
+    return store.stage(io.BytesIO(data))
 
 
-def _read(store, digest, offset=0, length=None):
-    return b"".join(store.open(digest, offset=offset, length=length))
+def _read(store, key, offset=0, length=None):
+    return b"".join(store.open(key, offset=offset, length=length))
 
 
-def test_stage_hashes_and_commit_stores_under_the_digest(store):
+def test_stage_hashes_and_stores_under_a_fresh_blob_key(store):
     data = os.urandom(3 * 1024 * 1024 + 17)
     staged = _put(store, data)
     assert staged.digest == hashlib.sha256(data).hexdigest()
     assert staged.size == len(data)
-    assert store.exists(staged.digest)
-    assert _read(store, staged.digest) == data
-    assert store.blob_keys() == [blob_key(staged.digest)]
+    assert re.fullmatch(r"blobs/([0-9a-f]{2})/\1[0-9a-f]{30}", staged.key)
+    assert _read(store, staged.key) == data
+    assert store.blob_keys() == [staged.key]
+    assert [(o.key, o.size) for o in store.objects("blobs/")] == [(staged.key, len(data))]
+    assert abs(store.objects("blobs/")[0].modified - time.time()) < 60
     assert store.upload_keys() == []
 
 
-def test_identical_content_is_stored_once(store):
+def test_each_upload_gets_its_own_key_and_discard_removes_one(store):
     first = _put(store, b"same bytes")
     second = _put(store, b"same bytes")
-    assert first.digest == second.digest
-    assert store.blob_keys() == [blob_key(first.digest)]
-    assert store.upload_keys() == []
-
-
-def test_uncommitted_upload_is_invisible_and_discard_removes_it(store):
-    staged = store.stage(io.BytesIO(b"pending"))
-    assert not store.exists(staged.digest)
-    assert store.upload_keys() == [staged.key]
-    store.discard(staged)
-    assert store.upload_keys() == []
-    assert store.blob_keys() == []
+    assert first.digest == second.digest and first.key != second.key
+    assert store.blob_keys() == sorted([first.key, second.key])
+    store.discard(second)
+    store.remove(second.key)  # removing what is gone is not an error
+    assert store.blob_keys() == [first.key]
+    assert _read(store, first.key) == b"same bytes"
 
 
 class _Broken(io.RawIOBase):
@@ -100,14 +95,14 @@ def test_ranges(store, offset, length):
     data = bytes(range(256)) * 4
     staged = _put(store, data)
     expected = data[offset:] if length is None else data[offset:offset + length]
-    assert _read(store, staged.digest, offset, length) == expected
+    assert _read(store, staged.key, offset, length) == expected
 
 
 def test_empty_blob(store):
     staged = _put(store, b"")
     assert staged.digest == hashlib.sha256(b"").hexdigest()
-    assert _read(store, staged.digest) == b""
-    assert _read(store, staged.digest, 0, 0) == b""
+    assert _read(store, staged.key) == b""
+    assert _read(store, staged.key, 0, 0) == b""
 
 
 def test_check_passes_on_a_ready_store(store):

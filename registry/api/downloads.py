@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from .. import archive
 from .. import ranges
+from ..domain import blobs
 from ..domain import service
 from ..storage.base import content_disposition
 from . import params
@@ -90,7 +91,7 @@ class VersionFile(MethodView):
         if span.partial:
             headers["Content-Range"] = span.content_range
         headers["Content-Length"] = str(span.length)
-        body = _storage().open(f.sha256, offset=span.start, length=span.length)
+        body = blobs.open_file(_storage(), f.sha256, offset=span.start, length=span.length)
         return Response(
             body,
             status=206 if span.partial else 200,
@@ -101,7 +102,7 @@ class VersionFile(MethodView):
 
 
 def _redirect_to_storage(f, headers):
-    url = _storage().presigned_url(f.sha256, current_app.config["DOWNLOAD_REDIRECT_SECONDS"], f.path)
+    url = _storage().presigned_url(blobs.key_of(f.sha256), current_app.config["DOWNLOAD_REDIRECT_SECONDS"], f.path)
     response = redirect(url, code=302)
     response.headers.update({name: headers[name] for name in ("ETag", "X-Model-Version")})
     # The URL expires; a cache must not replay it.
@@ -124,9 +125,10 @@ class VersionArchive(MethodView):
         storage.check()  # fail with 503 now rather than cut the stream later
         mtime = calendar.timegm(version.created_at.timetuple())
         entries, length = archive.plan(version.files, mtime)
+        keys = blobs.keys_of(f.sha256 for f in version.files)
         filename = f"{version.name}-v{version.version}.tar"
         return Response(
-            archive.stream(storage, entries),
+            archive.stream(storage, entries, keys),
             status=200,
             headers={
                 "Content-Length": str(length),

@@ -16,6 +16,7 @@ from ..models import RunLatestMetric
 from ..models import RunParam
 from ..models import RunTag
 from ..models import utcnow
+from . import blobs
 from . import experiments
 from .auth import Principal
 from .errors import RegistryError
@@ -147,8 +148,10 @@ def upload_artifact(principal: Principal, storage, run_id: str, path: str, strea
     """Store ``stream`` as ``path`` of the run; return (the file, whether it was created).
 
     Order matters (as in a Docker registry): the bytes are streamed to a
-    staging key and hashed, committed under their digest, and only then
-    linked in the database. A failure at any point leaves no visible file.
+    fresh storage key and hashed, and only then, in one transaction, mapped
+    from their digest (unless a blob already holds them) and linked to the
+    run. A failure at any point leaves no visible file, and what no row
+    names is removed here (or, if this process dies first, by gc).
     ``expected_size`` (the Content-Length) guards against truncated bodies.
     Raises not_found, validation_error, payload_too_large, artifact_exists
     (different bytes already at that path), path_conflict (the path is a
@@ -160,22 +163,25 @@ def upload_artifact(principal: Principal, storage, run_id: str, path: str, strea
     # The database connection is not needed while the body streams in.
     database.close()
     staged = storage.stage(stream, max_size=max_size, expected_size=expected_size)
+    kept = False
     try:
         existing = _existing(run, path)
         if existing is not None:
             return file_entry(_same_or_conflict(existing, staged)), False
-        storage.commit(staged)
         try:
             with write_transaction():
                 _lock_run(run)
                 _refuse_tree_conflicts(run, path)
+                mapped = blobs.claim(staged)
                 created = RunFile.create(run=run, path=path, sha256=staged.digest, size=staged.size)
+            kept = mapped
             return file_entry(created), True
         except IntegrityError:
             # A concurrent upload to the same path won; compare with it.
             return file_entry(_same_or_conflict(_existing(run, path), staged)), False
     finally:
-        storage.discard(staged)
+        if not kept:
+            storage.discard(staged)
 
 
 def _lock_run(run):

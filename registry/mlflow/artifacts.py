@@ -16,6 +16,7 @@ from flask import jsonify
 from flask import request
 
 from ..authentication import principal
+from ..domain import blobs
 from ..domain import runs
 from ..domain import service
 from ..domain.errors import RegistryError
@@ -71,7 +72,7 @@ def download_artifact(location):
     check_artifact_path(inner)
     for f in files:
         if f.path == inner:
-            body = _storage().open(f.sha256, offset=0, length=f.size)
+            body = blobs.open_file(_storage(), f.sha256, offset=0, length=f.size)
             return Response(body, headers={"Content-Length": str(f.size), "ETag": f'"{f.sha256}"'},
                             mimetype="application/octet-stream", direct_passthrough=True)
     raise RegistryError("not_found", f"No file {inner!r} at {location!r}.")

@@ -64,17 +64,30 @@ class HashingReader:
         return self._hash.hexdigest()
 
 
-class Storage:
-    """Content-addressed blob storage.
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as listed by ``objects``: its key, size and last write (Unix time)."""
 
-    Writing is two-phase, like a Docker registry's blob writer: ``stage``
-    streams the bytes to a private upload key while hashing them, then
-    ``commit`` moves them under their digest (or drops them if that digest
-    is already stored). Readers only ever see committed blobs.
+    key: str
+    size: int
+    modified: float
+
+
+class Storage:
+    """Blob storage, keyed by upload.
+
+    ``stage`` streams an upload to a fresh key while hashing it, and returns
+    the key with the digest and size. Nothing is copied afterwards: the
+    database maps the digest to that key (or, when it already holds those
+    bytes, the caller discards the duplicate). Readers open keys the
+    database named, so they never see a partial upload.
     """
 
+    # True if clients can fetch blobs from the backend itself (``presigned_url``).
+    serves_clients_directly = False
+
     def stage(self, stream, max_size=None, expected_size=None):
-        """Stream ``stream`` to a new upload key; return a StagedBlob.
+        """Store ``stream`` under a new blob key; return a StagedBlob once every byte is durable.
 
         Raises RegistryError(payload_too_large) past ``max_size`` bytes,
         validation_error if the stream ends before ``expected_size`` bytes,
@@ -82,31 +95,28 @@ class Storage:
         """
         raise NotImplementedError
 
-    def commit(self, staged):
-        """Make ``staged`` readable under its digest; idempotent."""
-        raise NotImplementedError
-
     def discard(self, staged):
-        """Remove the upload key of ``staged``; never raises."""
+        """Remove the key of ``staged`` (a duplicate, or a failed upload's); never raises."""
         raise NotImplementedError
 
-    def exists(self, digest):
-        """True if a blob with this digest is committed."""
+    def remove(self, key):
+        """Remove ``key`` (a missing one is no error); raises StorageUnavailable if the backend fails."""
         raise NotImplementedError
 
-    def open(self, digest, offset=0, length=None):
-        """Return an iterator of the blob's bytes from ``offset``, ``length`` long.
+    def objects(self, prefix):
+        """Every object under ``prefix``, as StoredObject, in key order."""
+        raise NotImplementedError
+
+    def open(self, key, offset=0, length=None):
+        """Return an iterator of the bytes at ``key`` from ``offset``, ``length`` long.
 
         Opens eagerly, so a missing blob or an outage raises here, before a
         response is started. Close the iterator (or exhaust it) to release it.
         """
         raise NotImplementedError
 
-    # True if clients can fetch blobs from the backend itself (``presigned_url``).
-    serves_clients_directly = False
-
-    def presigned_url(self, digest, expires_seconds, filename):
-        """A URL that serves the blob without credentials for ``expires_seconds``, saved as ``filename``."""
+    def presigned_url(self, key, expires_seconds, filename):
+        """A URL that serves the bytes at ``key`` without credentials for ``expires_seconds``, saved as ``filename``."""
         raise NotImplementedError
 
     def check(self):
@@ -124,6 +134,14 @@ class Storage:
     def keys(self, prefix):
         """Sorted keys under ``prefix``."""
         raise NotImplementedError
+
+    def upload_keys(self):
+        """What uploads in progress hold (or killed ones left): files, or MinIO's multipart uploads."""
+        raise NotImplementedError
+
+    def blob_keys(self):
+        """Keys of every stored blob, named by the database or not."""
+        return [obj.key for obj in self.objects("blobs/")]
 
     def remove_stale_uploads(self, older_than):
         """Remove what uploads left behind (killed mid-upload) ``older_than`` seconds ago; return how many.

@@ -11,7 +11,8 @@ from .base import CHUNK_SIZE
 from .base import HashingReader
 from .base import StagedBlob
 from .base import Storage
-from .keys import blob_key
+from .base import StoredObject
+from .keys import new_blob_key
 from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class LocalStorage(Storage):
     def ensure_ready(self):
         try:
             os.makedirs(self._path("uploads"), exist_ok=True)
-            os.makedirs(self._path("blobs/sha256"), exist_ok=True)
+            os.makedirs(self._path("blobs"), exist_ok=True)
         except OSError as exc:
             raise StorageUnavailable(f"cannot create blob directory {self.root}: {exc.strerror}") from exc
 
@@ -38,37 +39,30 @@ class LocalStorage(Storage):
         return f"local directory {self.root}"
 
     def check(self):
-        if not os.access(self._path("blobs/sha256"), os.W_OK):
+        if not os.access(self._path("blobs"), os.W_OK):
             raise StorageUnavailable(f"blob directory {self.root} is missing or not writable")
         stats = os.statvfs(self.root)
         if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
             raise StorageFull(f"blob directory {self.root} has less than 1 MiB free")
 
     def stage(self, stream, max_size=None, expected_size=None):
-        key = new_upload_key()
-        path = self._path(key)
+        upload = self._path(new_upload_key())
         reader = HashingReader(stream, max_size, expected_size)
+        key = new_blob_key()
         try:
-            with self._writing(), open(path, "wb") as out:
+            with self._writing(), open(upload, "wb") as out:
                 while chunk := reader.read(CHUNK_SIZE):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            with self._writing():
+                os.makedirs(os.path.dirname(self._path(key)), exist_ok=True)
+                # A rename, not a copy; blobs/ only ever holds complete files.
+                os.replace(upload, self._path(key))
         except BaseException:
-            _remove(path)
+            _remove(upload)
             raise
         return StagedBlob(key=key, digest=reader.digest, size=reader.size)
-
-    def commit(self, staged):
-        target = self._path(blob_key(staged.digest))
-        source = self._path(staged.key)
-        if os.path.exists(target):
-            _remove(source)
-            return
-        with self._writing():
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            # rename is atomic: the digest path holds all of the bytes or nothing.
-            os.replace(source, target)
 
     @contextlib.contextmanager
     def _writing(self):
@@ -82,15 +76,31 @@ class LocalStorage(Storage):
     def discard(self, staged):
         _remove(self._path(staged.key))
 
-    def exists(self, digest):
-        return os.path.isfile(self._path(blob_key(digest)))
-
-    def open(self, digest, offset=0, length=None):
-        path = self._path(blob_key(digest))
+    def remove(self, key):
         try:
-            handle = open(path, "rb")
+            os.remove(self._path(key))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot remove {key} from {self.root}: {exc.strerror}") from exc
+
+    def objects(self, prefix):
+        found = []
+        for folder, _, files in os.walk(self._path(prefix.rstrip("/"))):
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            for name in files:
+                try:
+                    stat = os.stat(os.path.join(folder, name))
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                found.append(StoredObject(key=f"{rel}/{name}", size=stat.st_size, modified=stat.st_mtime))
+        return sorted(found, key=lambda obj: obj.key)
+
+    def open(self, key, offset=0, length=None):
+        try:
+            handle = open(self._path(key), "rb")
         except FileNotFoundError as exc:
-            raise StorageUnavailable(f"blob {digest} is missing from {self.root}") from exc
+            raise StorageUnavailable(f"blob {key} is missing from {self.root}") from exc
         handle.seek(offset)
         return _read_file(handle, length)
 
@@ -140,16 +150,7 @@ class LocalStorage(Storage):
             return []
 
     def upload_keys(self):
-        """Keys of uploads in progress (for tests and cleanup)."""
         return self.keys("uploads/")
-
-    def blob_keys(self):
-        """Keys of all committed blobs."""
-        keys = []
-        for folder, _, files in os.walk(self._path("blobs")):
-            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
-            keys.extend(f"{rel}/{name}" for name in files)
-        return sorted(keys)
 
 
 def _read_file(handle, length):

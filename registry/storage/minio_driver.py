@@ -13,7 +13,6 @@ import os
 import certifi
 import urllib3
 from minio import Minio
-from minio.commonconfig import CopySource
 from minio.error import MinioException
 from minio.error import S3Error
 
@@ -23,10 +22,12 @@ from .base import CHUNK_SIZE
 from .base import HashingReader
 from .base import StagedBlob
 from .base import Storage
+from .base import StoredObject
 from .base import content_disposition
-from .keys import blob_key
+from .keys import BLOB_PREFIX
+from .keys import UPLOAD_PREFIX
+from .keys import new_blob_key
 from .keys import new_probe_key
-from .keys import new_upload_key
 
 logger = logging.getLogger(__name__)
 # urllib3 warns on each retry it makes; an outage is reported once, by this
@@ -162,7 +163,8 @@ class MinioStorage(Storage):
         self.full = False
 
     def stage(self, stream, max_size=None, expected_size=None):
-        key = new_upload_key()
+        # Written once, where it stays: no copy after the upload.
+        key = new_blob_key()
         reader = HashingReader(stream, max_size, expected_size)
         part_size = _part_size(expected_size)
         try:
@@ -191,18 +193,6 @@ class MinioStorage(Storage):
         self.full = False
         return StagedBlob(key=key, digest=reader.digest, size=reader.size)
 
-    def commit(self, staged):
-        target = blob_key(staged.digest)
-        if not self.exists(staged.digest):
-            with self._calling("commit a blob"):
-                # Server-side copy; minio-py switches to a multipart copy past 5 GiB.
-                self._client_for(min(staged.size, 5 * 1024 * MiB)).copy_object(
-                    bucket_name=self.bucket,
-                    object_name=target,
-                    source=CopySource(bucket_name=self.bucket, object_name=staged.key),
-                )
-        self._remove(staged.key)
-
     def discard(self, staged):
         self._remove(staged.key)
 
@@ -212,34 +202,35 @@ class MinioStorage(Storage):
         except Exception as exc:  # cleanup must never mask the real outcome
             logger.warning("could not remove %s: %s", key, exc)
 
-    def exists(self, digest):
-        try:
-            with self._calling("look up a blob"):
-                self.client.stat_object(bucket_name=self.bucket, object_name=blob_key(digest))
-        except StorageUnavailable as exc:
-            if isinstance(exc.__cause__, S3Error) and exc.__cause__.code in _MISSING:
-                return False
-            raise
-        return True
+    def remove(self, key):
+        with self._calling("remove an object"):
+            self.client.remove_object(bucket_name=self.bucket, object_name=key)
 
-    def open(self, digest, offset=0, length=None):
+    def objects(self, prefix):
+        with self._calling("list objects"):
+            listed = self.client.list_objects(bucket_name=self.bucket, prefix=prefix, recursive=True)
+            return sorted((StoredObject(key=obj.object_name, size=obj.size or 0,
+                                        modified=obj.last_modified.timestamp() if obj.last_modified else 0.0)
+                           for obj in listed), key=lambda obj: obj.key)
+
+    def open(self, key, offset=0, length=None):
         if length == 0:
             return iter(())
         with self._calling("read a blob"):
             response = self.client.get_object(
                 bucket_name=self.bucket,
-                object_name=blob_key(digest),
+                object_name=key,
                 offset=offset,
                 length=length or 0,
             )
         return _stream(response)
 
-    def presigned_url(self, digest, expires_seconds, filename):
+    def presigned_url(self, key, expires_seconds, filename):
         # Signing is local once the bucket's region is known (one request, then cached).
         with self._calling("sign a download URL"):
             return self.client.presigned_get_object(
                 bucket_name=self.bucket,
-                object_name=blob_key(digest),
+                object_name=key,
                 expires=datetime.timedelta(seconds=expires_seconds),
                 response_headers={"response-content-disposition": content_disposition(filename)},
             )
@@ -260,7 +251,7 @@ class MinioStorage(Storage):
             while True:
                 listed = self.client._list_multipart_uploads(bucket_name=self.bucket, key_marker=marker)
                 for upload in listed.uploads:
-                    if not upload.object_name.startswith("uploads/"):
+                    if not upload.object_name.startswith((UPLOAD_PREFIX, BLOB_PREFIX)):
                         continue
                     if upload.initiated_time is not None and upload.initiated_time < cutoff:
                         self.client._abort_multipart_upload(bucket_name=self.bucket, object_name=upload.object_name,
@@ -307,12 +298,7 @@ class MinioStorage(Storage):
             return sorted(obj.object_name for obj in objects)
 
     def upload_keys(self):
-        """Keys of uploads in progress (for tests and cleanup)."""
-        return self._keys("uploads/")
-
-    def blob_keys(self):
-        """Keys of all committed blobs."""
-        return self._keys("blobs/")
+        return self._keys(UPLOAD_PREFIX)
 
 
 def _cut_off(exc):

@@ -4,6 +4,7 @@ import posixpath
 from flask import Response
 from werkzeug.http import dump_options_header
 
+from ..domain import blobs
 from ..domain.values import FileEntry
 
 # Only raster images are shown inline: an SVG or HTML file could run script on this origin.
@@ -20,7 +21,7 @@ def send(storage, entry: FileEntry) -> Response:
     mimetype = _INLINE.get(posixpath.splitext(entry.path)[1].lower(), "application/octet-stream")
     disposition = "inline" if mimetype != "application/octet-stream" else "attachment"
     return Response(
-        storage.open(entry.sha256), status=200, mimetype=mimetype, direct_passthrough=True,
+        blobs.open_file(storage, entry.sha256), status=200, mimetype=mimetype, direct_passthrough=True,
         headers={"Content-Length": str(entry.size), "ETag": f'"{entry.sha256}"',
                  "Content-Disposition": dump_options_header(disposition,
                                                             {"filename": posixpath.basename(entry.path)})},
