@@ -244,6 +244,45 @@ def audit_anchor():
     click.echo(f"anchored record {anchor.record_id}: {anchor.hash}")
 
 
+class _Duration(click.ParamType):
+    """``90``, ``90s``, ``30m``, ``24h`` or ``7d``, as seconds."""
+
+    name = "duration"
+    _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        unit = self._UNITS.get(text[-1:], None)
+        number = text[:-1] if unit else text
+        if not number.isdigit():
+            self.fail(f"{value!r} is not a duration such as 90s, 30m, 24h or 7d", param, ctx)
+        return int(number) * (unit or 1)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; remove nothing.")
+@click.option("--grace", type=_Duration(), default="24h", show_default=True,
+              help="Spare anything claimed or uploaded more recently than this (90s, 30m, 24h, 7d).")
+def gc(dry_run, grace):
+    """Remove stored bytes no version or run file names: blobs of deleted versions, cut-off uploads.
+
+    Never removes bytes a file names, or an upload that started within the grace
+    period; safe while the service runs. Also: POST /gc with an admin token.
+    """
+    from .db import database
+    from .domain import gc as collector
+
+    app = _build_app()
+    with database.connection_context():
+        report = _guarded(collector.collect_garbage, _operator(), app.extensions["registry_storage"], grace, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {report.blobs} unreferenced blob(s) ({report.blob_bytes} bytes), "
+               f"{report.leftovers} leftover object(s) ({report.leftover_bytes} bytes) and "
+               f"{report.multipart_uploads} stale multipart upload(s): {report.bytes_freed} bytes")
+
+
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def openapi(fmt):

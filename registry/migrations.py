@@ -354,6 +354,10 @@ CREATE TABLE blob (
     claimed_at TIMESTAMP NOT NULL
 );
 CREATE INDEX blob_claimed_at ON blob (claimed_at);
+CREATE TABLE blob_upload (
+    key VARCHAR(128) PRIMARY KEY,
+    started_at TIMESTAMP NOT NULL
+);
 -- gc asks "does any file name this digest?"
 CREATE INDEX run_file_sha256 ON run_file (sha256);
 CREATE INDEX version_file_sha256 ON version_file (sha256)

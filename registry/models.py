@@ -133,6 +133,16 @@ class Blob(BaseModel):
     claimed_at = DateTimeField(default=utcnow)
 
 
+class BlobUpload(BaseModel):
+    """An upload writing to ``key``, from before its first byte until its file is linked (or it fails).
+
+    gc never removes the key of an upload that started within its grace period.
+    """
+
+    key = CharField(max_length=128, primary_key=True)
+    started_at = DateTimeField(default=utcnow)
+
+
 class RegisteredModel(BaseModel):
     name = CharField(max_length=128, unique=True)
     description = TextField(default="")

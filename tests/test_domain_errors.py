@@ -270,7 +270,7 @@ def test_domain_errors_carry_no_http_and_every_surface_renders_every_code():
 # Use cases: public functions of these modules that act for a caller. Helpers
 # for other use cases (rules, parsers, row lookups) are listed as exempt.
 _USE_CASE_MODULES = ("service", "runs", "auth", "audit", "anchors", "experiments", "run_data", "run_search",
-                     "aliases", "model_edits", "logged_models", "timeline", "webhooks")
+                     "aliases", "model_edits", "logged_models", "timeline", "webhooks", "gc")
 _NOT_USE_CASES = {
     "auth": {"authenticate", "verify_token", "session_principal", "bootstrap_admin", "role_for_transition"},
     "audit": {"append", "lock_head", "record_hash", "first_free_version", "verify", "search", "resolve_ref_at"},
@@ -285,6 +285,7 @@ _NOT_USE_CASES = {
     "aliases": set(),
     "timeline": set(),
     "webhooks": set(),
+    "gc": set(),
 }
 
 

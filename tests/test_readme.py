@@ -21,7 +21,8 @@ from tests.servers import RegistryServer
 pytestmark = pytest.mark.servers
 
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
-RUN = ("First calls", "Tokens and roles", "Worked examples: training, CI, deployment", "MLflow clients")
+RUN = ("First calls", "Tokens and roles", "Worked examples: training, CI, deployment", "MLflow clients",
+       "Garbage collection")
 NOT_RUN = {
     "(first screen)": "scripts/serve and scripts/test: CI runs scripts/test itself, and this test starts the server",
     "Running with PostgreSQL and MinIO": "needs Docker or root's PostgreSQL accounts; tests/servers.py starts the "

@@ -8,6 +8,7 @@ from . import auditing
 from . import downloads
 from . import experiments
 from . import idempotency
+from . import maintenance
 from . import models
 from . import operations
 from . import runs
@@ -32,7 +33,8 @@ def init_app(app):
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A registry API token (rgt_...)."}
     )
-    for module in (operations, experiments, runs, models, versions, aliases, downloads, tokens, webhooks, auditing):
+    for module in (operations, experiments, runs, models, versions, aliases, downloads, tokens, webhooks, auditing,
+                   maintenance):
         api.register_blueprint(module.blp)
     _open_the_spec(app)
     idempotency.init_app(app)

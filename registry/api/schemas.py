@@ -12,6 +12,7 @@ from ..domain.audit import MODEL_ACTIONS
 from ..domain.auth import MODEL_PATTERN_PATTERN
 from ..domain.auth import ROLES
 from ..domain.auth import TOKEN_NAME_PATTERN
+from ..domain.gc import DEFAULT_GRACE_SECONDS
 from ..domain.lifecycle import STAGES
 from ..domain.names import MODEL_NAME_PATTERN
 from ..domain.names import SOURCE_PATTERN
@@ -294,6 +295,27 @@ class ModelRecordSchema(TransitionSchema):
 class HistorySchema(Schema):
     transitions = fields.List(fields.Nested(ModelRecordSchema), required=True,
                               metadata={"description": "Registrations, stage moves and alias moves, oldest first."})
+
+
+class GcRequestSchema(Schema):
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "Report; remove nothing."})
+    grace_seconds = fields.Integer(
+        load_default=DEFAULT_GRACE_SECONDS, validate=validate.Range(min=0, max=10 * 365 * 86400),
+        metadata={"description": "Spare blobs claimed, and uploads started, more recently than this."},
+    )
+
+
+class GcReportSchema(Schema):
+    dry_run = fields.Boolean(required=True)
+    grace_seconds = fields.Integer(required=True)
+    blobs = fields.Integer(required=True, metadata={"description": "Blobs no run or version file names."})
+    blob_bytes = fields.Integer(required=True)
+    leftovers = fields.Integer(required=True, metadata={
+        "description": "Objects no blob names: uploads cut off or refused, duplicates, staging files."})
+    leftover_bytes = fields.Integer(required=True)
+    multipart_uploads = fields.Integer(required=True, metadata={
+        "description": "MinIO multipart uploads of killed requests, aborted (0 in a dry run)."})
+    bytes_freed = fields.Integer(required=True)
 
 
 class FileDownloadQuerySchema(Schema):

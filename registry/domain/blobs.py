@@ -2,9 +2,33 @@
 
 Not use cases: the callers (uploads, downloads, gc) check the principal.
 """
+import logging
+
+from ..db import write_transaction
 from ..models import Blob
+from ..models import BlobUpload
 from ..models import utcnow
+from ..storage.keys import new_blob_key
 from .errors import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def start_upload() -> str:
+    """A fresh key for an upload about to start, recorded so that gc spares it while it runs."""
+    key = new_blob_key()
+    with write_transaction():
+        BlobUpload.create(key=key)
+    return key
+
+
+def end_upload(key: str) -> None:
+    """Forget an upload that failed or was a duplicate (its object already removed); never raises."""
+    try:
+        with write_transaction():
+            BlobUpload.delete().where(BlobUpload.key == key).execute()
+    except Exception as exc:  # gc removes what is left; the caller's outcome must not change
+        logger.warning("could not forget upload %s: %s", key, exc)
 
 
 def claim(staged) -> bool:
@@ -16,6 +40,7 @@ def claim(staged) -> bool:
     the new link; on PostgreSQL a concurrent gc and this wait on one row.
     """
     now = utcnow()
+    BlobUpload.delete().where(BlobUpload.key == staged.key).execute()
     kept = (Blob.insert(digest=staged.digest, key=staged.key, size=staged.size, claimed_at=now)
             .on_conflict(conflict_target=[Blob.digest], update={Blob.claimed_at: now})
             .returning(Blob.key)

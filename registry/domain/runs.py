@@ -160,9 +160,14 @@ def upload_artifact(principal: Principal, storage, run_id: str, path: str, strea
     principal.require("writer")
     check_artifact_path(path)
     run = run_row(run_id)
+    key = blobs.start_upload()
     # The database connection is not needed while the body streams in.
     database.close()
-    staged = storage.stage(stream, max_size=max_size, expected_size=expected_size)
+    try:
+        staged = storage.stage(stream, max_size=max_size, expected_size=expected_size, key=key)
+    except BaseException:
+        blobs.end_upload(key)
+        raise
     kept = False
     try:
         existing = _existing(run, path)
@@ -172,7 +177,7 @@ def upload_artifact(principal: Principal, storage, run_id: str, path: str, strea
             with write_transaction():
                 _lock_run(run)
                 _refuse_tree_conflicts(run, path)
-                mapped = blobs.claim(staged)
+                mapped = blobs.claim(staged)  # also ends the upload
                 created = RunFile.create(run=run, path=path, sha256=staged.digest, size=staged.size)
             kept = mapped
             return file_entry(created), True
@@ -182,6 +187,7 @@ def upload_artifact(principal: Principal, storage, run_id: str, path: str, strea
     finally:
         if not kept:
             storage.discard(staged)
+            blobs.end_upload(key)
 
 
 def _lock_run(run):

@@ -86,8 +86,8 @@ class Storage:
     # True if clients can fetch blobs from the backend itself (``presigned_url``).
     serves_clients_directly = False
 
-    def stage(self, stream, max_size=None, expected_size=None):
-        """Store ``stream`` under a new blob key; return a StagedBlob once every byte is durable.
+    def stage(self, stream, max_size=None, expected_size=None, key=None):
+        """Store ``stream`` under ``key`` (default: a new blob key); return a StagedBlob once every byte is durable.
 
         Raises RegistryError(payload_too_large) past ``max_size`` bytes,
         validation_error if the stream ends before ``expected_size`` bytes,
@@ -149,6 +149,10 @@ class Storage:
         Younger leftovers may be uploads still running on another instance.
         """
         raise NotImplementedError
+
+    def abort_stale_multipart(self, older_than):
+        """Abort multipart uploads started ``older_than`` seconds ago or earlier; return how many."""
+        return 0
 
     def ensure_ready(self):
         """Prepare the backend at start-up (create directories or the bucket)."""

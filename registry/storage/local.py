@@ -45,10 +45,10 @@ class LocalStorage(Storage):
         if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
             raise StorageFull(f"blob directory {self.root} has less than 1 MiB free")
 
-    def stage(self, stream, max_size=None, expected_size=None):
+    def stage(self, stream, max_size=None, expected_size=None, key=None):
         upload = self._path(new_upload_key())
         reader = HashingReader(stream, max_size, expected_size)
-        key = new_blob_key()
+        key = key or new_blob_key()
         try:
             with self._writing(), open(upload, "wb") as out:
                 while chunk := reader.read(CHUNK_SIZE):

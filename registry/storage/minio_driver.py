@@ -162,9 +162,9 @@ class MinioStorage(Storage):
         self._remove(key)
         self.full = False
 
-    def stage(self, stream, max_size=None, expected_size=None):
+    def stage(self, stream, max_size=None, expected_size=None, key=None):
         # Written once, where it stays: no copy after the upload.
-        key = new_blob_key()
+        key = key or new_blob_key()
         reader = HashingReader(stream, max_size, expected_size)
         part_size = _part_size(expected_size)
         try:
@@ -244,10 +244,16 @@ class MinioStorage(Storage):
                     if obj.last_modified is not None and obj.last_modified < cutoff:
                         self._remove(obj.object_name)
                         removed += 1
-            # Multipart uploads of killed requests hold their parts until aborted.
-            # minio-py has no public call for these two S3 operations, and MinIO
-            # lists uploads by exact key or all of them, not by a shorter prefix.
-            marker = None
+        return removed + self.abort_stale_multipart(older_than)
+
+    def abort_stale_multipart(self, older_than):
+        # Multipart uploads of killed requests hold their parts until aborted.
+        # minio-py has no public call for these two S3 operations, and MinIO
+        # lists uploads by exact key or all of them, not by a shorter prefix.
+        cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=older_than)
+        aborted = 0
+        marker = None
+        with self._calling("abort leftover multipart uploads"):
             while True:
                 listed = self.client._list_multipart_uploads(bucket_name=self.bucket, key_marker=marker)
                 for upload in listed.uploads:
@@ -256,9 +262,9 @@ class MinioStorage(Storage):
                     if upload.initiated_time is not None and upload.initiated_time < cutoff:
                         self.client._abort_multipart_upload(bucket_name=self.bucket, object_name=upload.object_name,
                                                             upload_id=upload.upload_id)
-                        removed += 1
+                        aborted += 1
                 if not listed.is_truncated or not listed.next_key_marker:
-                    return removed
+                    return aborted
                 marker = listed.next_key_marker
 
     def put_once(self, key, data):

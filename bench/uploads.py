@@ -1,0 +1,154 @@
+"""Upload speed, side by side in one run: this service vs. direct storage access, and vs. MLflow's server.
+
+  * MinIO: a PUT of one file through `registry serve` (PostgreSQL + MinIO) against
+    minio-py's `put_object` of the same file to the same MinIO server.
+    Target (issue 9): ratio >= 0.90.
+  * Local disk: the same PUT through `registry serve` (SQLite + local disk) against
+    `mlflow server`'s proxied artifact upload (SQLite + local artifacts).
+    Target (issue 9): ratio >= 1.5.
+
+Each side uploads the file --repeat times, alternating, with fresh paths (no deduplication: each
+upload is a new run or a new key); the table shows the median MB/s and the ratio ours / theirs, and the
+growth of the server tree's RSS during our uploads.
+
+    .venv/bin/python bench/uploads.py [--size-mib 256] [--repeat 3] [--skip-mlflow]
+
+Needs the test dependencies (scripts/install-deps); MLflow's server is installed into
+bench/.venv-mlflow-server on first use.
+"""
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from bench.mlflow_compare import start_mlflow  # noqa: E402
+from tests.servers import MinioServer  # noqa: E402
+from tests.servers import PostgresServer  # noqa: E402
+from tests.servers import RegistryServer  # noqa: E402
+from tests.servers import current_rss_bytes  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+def make_file(path, size_mib):
+    with open(path, "wb") as f:
+        for _ in range(size_mib):
+            f.write(os.urandom(MiB))
+
+
+def timed(upload):
+    started = time.perf_counter()
+    upload()
+    return time.perf_counter() - started
+
+
+def tree_rss(server):
+    pids = [server.process.pid, *server.worker_pids()]
+    return sum(current_rss_bytes(pid) for pid in pids)
+
+
+def ours(server, path, size):
+    """One upload through the service, to a fresh run; returns its seconds."""
+    base, http = server.base_url, server.http
+    run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
+
+    def upload():
+        with open(path, "rb") as f:
+            response = http.put(f"{base}/runs/{run_id}/artifacts/w.bin", data=f, timeout=3600,
+                                headers={"Content-Length": str(size)})
+        assert response.status_code == 201, response.text
+
+    return timed(upload)
+
+
+def direct_minio(minio_url, path, size, n):
+    from registry.storage import storage_from_url
+
+    storage = storage_from_url(minio_url)
+
+    def upload():
+        with open(path, "rb") as f:
+            storage.client.put_object(storage.bucket, f"direct/{n}", f, size)
+
+    return timed(upload)
+
+
+def mlflow_upload(server, path, size, n):
+    def upload():
+        with open(path, "rb") as f:
+            response = requests.put(f"{server.base}/api/2.0/mlflow-artifacts/artifacts/bench/{n}/w.bin",
+                                    data=f, timeout=3600, headers={"Content-Length": str(size)})
+        assert response.status_code == 200, response.text
+
+    return timed(upload)
+
+
+def side_by_side(label, repeat, size, ours_once, theirs_once, server):
+    ours_s, theirs_s, growth = [], [], []
+    for n in range(repeat):
+        before = tree_rss(server)
+        ours_s.append(ours_once())
+        growth.append(tree_rss(server) - before)
+        theirs_s.append(theirs_once(n))
+    mine = size / statistics.median(ours_s) / 1e6
+    theirs = size / statistics.median(theirs_s) / 1e6
+    return (label, mine, theirs, mine / theirs, max(growth) / MiB)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args()
+    size = args.size_mib * MiB
+    work = tempfile.mkdtemp(prefix="registry-bench-uploads-")
+    path = os.path.join(work, "w.bin")
+    make_file(path, args.size_mib)
+    rows = []
+
+    pg, minio = PostgresServer().start(), MinioServer().start()
+    server = None
+    try:
+        env = {"REGISTRY_DATA_DIR": os.path.join(work, "pg-minio"),
+               "REGISTRY_DATABASE_URL": pg.url(pg.create_database()),
+               "REGISTRY_STORAGE_URL": minio.url("bench")}
+        server = RegistryServer(env, workers=2, threads=8).start()
+        rows.append(side_by_side("MinIO: service vs minio-py put_object", args.repeat, size,
+                                 lambda: ours(server, path, size),
+                                 lambda n: direct_minio(env["REGISTRY_STORAGE_URL"], path, size, n), server))
+    finally:
+        if server:
+            server.stop()
+        pg.destroy()
+        minio.destroy()
+
+    if not args.skip_mlflow:
+        server = RegistryServer({"REGISTRY_DATA_DIR": os.path.join(work, "sqlite-local")}, workers=2,
+                                threads=8).start()
+        mlflow = start_mlflow(work, 2)
+        try:
+            rows.append(side_by_side("local disk: service vs MLflow server", args.repeat, size,
+                                     lambda: ours(server, path, size),
+                                     lambda n: mlflow_upload(mlflow, path, size, n), server))
+        finally:
+            server.stop()
+            mlflow.stop()
+
+    print(f"\nupload of {args.size_mib} MiB, median of {args.repeat}, in one run")
+    print("| comparison | ours MB/s | theirs MB/s | ratio | server RSS growth |")
+    print("|---|---|---|---|---|")
+    for label, mine, theirs, ratio, growth in rows:
+        print(f"| {label} | {mine:.0f} | {theirs:.0f} | {ratio:.2f} | {growth:.1f} MiB |")
+
+
+if __name__ == "__main__":
+    io.DEFAULT_BUFFER_SIZE = MiB
+    main()
