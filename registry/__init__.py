@@ -21,7 +21,10 @@ def create_app(test_config=None, migrate=True):
     from . import authentication
     from . import config
     from . import db
+    from . import logs
+    from . import metrics
     from . import mlflow
+    from . import request_log
     from . import secret_key
     from . import ui
     from .api import errors
@@ -52,6 +55,10 @@ def create_app(test_config=None, migrate=True):
                                                       "clients directly (set it to 0)")
     app.extensions["registry_storage"] = storage
     db.init_app(app, db.database_from_url(settings["DATABASE_URL"], timeout=settings["DB_TIMEOUT"]))
+    request_log.init_app(app)
+    metrics.init_app(app)
+    if settings["LOG_FORMAT"] == "json":
+        app.extensions["registry_request_listeners"].append(logs.log_request)
     authentication.init_app(app)
     api.init_app(app)
     mlflow.init_app(app)

@@ -1,13 +1,16 @@
 """Who is calling, for every surface: each request is authenticated before its view runs.
 
 Open without a token: views declared ``@public`` (the probes, the OpenAPI
-document, the UI's sign-in page). Views declared ``@browser_session`` (the
+document, the UI's sign-in page). With REGISTRY_METRICS_PORT, that port serves
+only views declared ``@metrics_scrape``, without a token, and the main port
+does not serve them. Views declared ``@browser_session`` (the
 web UI) take the caller from the signed session cookie, and only from it.
 Everything else needs ``Authorization: Bearer <token>`` (or Basic
 with the token as the password, as MLflow clients send it). Each surface
 renders a refusal in its own envelope; the use cases check roles and model
 patterns themselves.
 """
+from flask import current_app
 from flask import g
 from flask import request
 from flask import session
@@ -15,6 +18,7 @@ from flask import session
 from .declarations import declared
 from .domain import auth
 from .domain.auth import Principal
+from .domain.errors import RegistryError
 
 
 def principal() -> Principal:
@@ -38,10 +42,25 @@ def browser_session(view):
     return view
 
 
+def metrics_scrape(view):
+    """View decorator (outermost): /metrics, served on REGISTRY_METRICS_PORT when that is set."""
+    view.metrics_scrape = True
+    return view
+
+
 SESSION_TOKEN_ID = "token_id"
 
 
 def _authenticate():
+    metrics_port = current_app.config["METRICS_PORT"]
+    if metrics_port is not None:
+        on_metrics_port = request.environ.get("SERVER_PORT") == str(metrics_port)
+        if on_metrics_port != (request.url_rule is not None and declared("metrics_scrape")):
+            raise RegistryError("not_found", "Not found on this port." if on_metrics_port else
+                                "/metrics is served on REGISTRY_METRICS_PORT.")
+        if on_metrics_port:
+            g.principal = auth.METRICS_PORT_SCRAPER
+            return
     # Unknown URLs and methods fall through to routing's 404/405.
     if request.url_rule is None or declared("public"):
         return

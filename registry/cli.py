@@ -66,7 +66,14 @@ class _Sections(click.Group):
 @click.version_option(__version__, prog_name="registry")
 def main():
     """registry: a model registry service, and a client for it."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import os
+
+    from . import logs
+
+    # config.load validates REGISTRY_LOG_FORMAT; until then an unknown value logs as text. Like
+    # logging.basicConfig, this leaves a process that configured logging itself alone.
+    if not logging.getLogger().handlers:
+        logs.configure("json" if os.environ.get("REGISTRY_LOG_FORMAT") == "json" else "text")
 
 
 @main.command()
@@ -79,6 +86,27 @@ def main():
               help="Seconds a worker may stay silent before gunicorn restarts it.")
 def serve(host, port, workers, threads, timeout):
     """Start the HTTP service under gunicorn (embedded SQLite + local disk unless configured)."""
+    import shutil
+
+    # Before anything imports prometheus_client, which picks its mode at import: the
+    # workers' counters go to files here, added up at each scrape.
+    metrics_dir = _fresh_metrics_directory()
+    try:
+        _serve(host, port, workers, threads, timeout)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _fresh_metrics_directory():
+    import os
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="registry-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+def _serve(host, port, workers, threads, timeout):
     from .db import database
     from .http_worker import ClientLimits
     from .server import run_gunicorn
@@ -95,7 +123,10 @@ def serve(host, port, workers, threads, timeout):
     getattr(database.obj, "close_all", lambda: None)()
     limits = ClientLimits(head_timeout=settings["HEAD_TIMEOUT"], body_timeout=settings["BODY_TIMEOUT"],
                           min_body_rate=settings["MIN_BODY_RATE"])
-    run_gunicorn(host=host, port=port, workers=workers, threads=threads, timeout=timeout, limits=limits)
+    if settings["METRICS_PORT"] == port:
+        _fail(f"REGISTRY_METRICS_PORT: {port} is the port the service listens on; pick another")
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads, timeout=timeout, limits=limits,
+                 metrics_port=settings["METRICS_PORT"], log_format=settings["LOG_FORMAT"])
 
 
 @main.group()
@@ -123,7 +154,8 @@ def token():
 
 @token.command("create")
 @click.option("--name", required=True, help="Unique among active tokens; becomes the actor in the audit log.")
-@click.option("--role", required=True, type=click.Choice(["reader", "writer", "maintainer", "admin"]))
+@click.option("--role", required=True, type=click.Choice(["reader", "writer", "maintainer", "admin", "metrics"]),
+              help="metrics: may scrape /metrics and nothing else.")
 @click.option("--model", "models", multiple=True, help="Limit to models matching this pattern (repeatable).")
 @click.option("--expires-in", "expires_in", type=click.IntRange(1, 3650), help="Days until it expires.")
 def token_create(name, role, models, expires_in):
@@ -190,11 +222,8 @@ def webhooks_run():
     For deployments that run `registry serve` with REGISTRY_WEBHOOK_WORKER=0. Any
     number may run: one, elected through the database, delivers.
     """
-    import logging
-
     from .delivery import worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = _build_app()
     click.echo("delivering webhooks; Ctrl-C to stop", err=True)
     try:

@@ -48,6 +48,11 @@ DEFAULTS = {
     # at the host and port of REGISTRY_STORAGE_URL.
     "DOWNLOAD_REDIRECT": "0",
     "DOWNLOAD_REDIRECT_SECONDS": 300,
+    # text, or json: one JSON object per log line (with request ids), one access line per request.
+    "LOG_FORMAT": "text",
+    # A second port `registry serve` listens on (same host) that serves /metrics without a
+    # token, and nothing else; /metrics is then not served on the main port.
+    "METRICS_PORT": None,
 }
 
 _INTEGER_SETTINGS = ("MAX_UPLOAD_BYTES", "MAX_JSON_BYTES", "PAGE_SIZE", "DB_TIMEOUT", "STORAGE_TIMEOUT",
@@ -86,6 +91,12 @@ def load(test_config=None, environ=None):
         config[name] = str(config[name]) in ("1", "True")
     if config["DOWNLOAD_REDIRECT_SECONDS"] > MAX_REDIRECT_SECONDS:
         raise ConfigError("DOWNLOAD_REDIRECT_SECONDS", f"at most {MAX_REDIRECT_SECONDS} (seven days, S3's limit)")
+    if config["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError("LOG_FORMAT", f"expected text or json, got {config['LOG_FORMAT']!r}")
+    if config["METRICS_PORT"] is not None:
+        config["METRICS_PORT"] = _positive_int("METRICS_PORT", config["METRICS_PORT"])
+        if config["METRICS_PORT"] > 65535:
+            raise ConfigError("METRICS_PORT", f"expected a port number (1-65535), got {config['METRICS_PORT']}")
     config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
     if not config["PUBLIC_URL"].startswith(("http://", "https://")):
         raise ConfigError("PUBLIC_URL", f"expected an http(s) URL, got {config['PUBLIC_URL']!r}")

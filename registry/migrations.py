@@ -364,10 +364,35 @@ CREATE INDEX version_file_sha256 ON version_file (sha256)
 """
 
 
+_TOKEN_ROLES_BEFORE = "CHECK (role IN ('reader', 'writer', 'maintainer', 'admin'))"
+_TOKEN_ROLES_AFTER = "CHECK (role IN ('reader', 'writer', 'maintainer', 'admin', 'metrics'))"
+
+
+def _metrics_role():
+    """Tokens may have the metrics role (scrape /metrics, nothing else): a looser CHECK on api_token.role."""
+    if is_postgres():
+        database.execute_sql(f"ALTER TABLE api_token DROP CONSTRAINT api_token_role_check, "
+                             f"ADD CONSTRAINT api_token_role_check {_TOKEN_ROLES_AFTER}")
+        return
+    # SQLite cannot alter a CHECK; rebuilding the table would cascade-delete what references it.
+    # Its documentation allows editing the stored definition when every existing row satisfies
+    # the new constraint, as it does when a constraint only accepts one more value.
+    (version,) = database.execute_sql("PRAGMA schema_version").fetchone()
+    database.execute_sql("PRAGMA writable_schema = ON")
+    database.execute_sql("UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'api_token'",
+                         (_TOKEN_ROLES_BEFORE, _TOKEN_ROLES_AFTER))
+    database.execute_sql(f"PRAGMA schema_version = {version + 1}")
+    database.execute_sql("PRAGMA writable_schema = OFF")
+
+
 def _blobs():
-    """Blobs keyed by upload, mapped from their digest here; earlier blobs keep their digest keys."""
+    """Blobs keyed by upload, mapped from their digest here; earlier blobs keep their digest keys.
+
+    Also: the metrics role for tokens.
+    """
     from .storage.keys import legacy_blob_key
 
+    _metrics_role()
     _run_sql(_BLOBS)
     now = utcnow()
     rows = database.execute_sql(
@@ -383,7 +408,7 @@ MIGRATIONS = [
     (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
     (3, "experiments, run status, params, metrics and tags, logged models; model aliases", _tracking),
     (4, "webhooks, deliveries, attempts; the audit log's outbox follower", _webhooks),
-    (5, "blobs keyed by upload, digest to key in the database", _blobs),
+    (5, "blobs keyed by upload, digest to key in the database; the metrics token role", _blobs),
 ]
 
 

@@ -68,7 +68,14 @@ def _process_headers_honouring_close(response, headers):
     _gunicorn_process_headers(response, headers)
 
 
-def run_gunicorn(host: str, port: int, workers: int, threads: int, timeout: int, limits: ClientLimits) -> None:
+def _child_exit(server, worker):
+    from . import metrics
+
+    metrics.worker_exited(worker.pid)
+
+
+def run_gunicorn(host: str, port: int, workers: int, threads: int, timeout: int, limits: ClientLimits,
+                 metrics_port: int | None = None, log_format: str = "text") -> None:
     # gunicorn has no setting for the format of its parser errors, for its
     # Server banner, or for an app that must close the connection; its workers
     # look these up at call time, and forked workers inherit the patches.
@@ -76,16 +83,23 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int, timeout: int,
     gunicorn_wsgi.Response.default_headers = _default_headers_without_banner
     gunicorn_wsgi.Response.process_headers = _process_headers_honouring_close
     SlowClientSafeWorker.limits = limits
+    from . import logs
+
+    binds = [f"{host}:{port}"] + ([f"{host}:{metrics_port}"] if metrics_port else [])
     _Gunicorn({
-        "bind": f"{host}:{port}",
+        "bind": binds,
         "workers": workers,
         "threads": threads,
         "worker_class": "registry.http_worker.SlowClientSafeWorker",
         "timeout": timeout,
         "graceful_timeout": 30,
-        "accesslog": "-",
+        # In JSON mode the app writes one access line per request (registry.logs); gunicorn's is off.
+        "accesslog": None if log_format == "json" else "-",
+        "access_log_format": logs.TEXT_ACCESS_FORMAT,
         "errorlog": "-",
         "loglevel": "info",
+        "logconfig_dict": logs.dict_config(log_format),
+        "child_exit": _child_exit,
         "proc_name": "registry",
         # Explicit caps on what a request may carry before the app sees it.
         "limit_request_line": 8190,

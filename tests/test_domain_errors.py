@@ -204,7 +204,7 @@ def test_token_request_refusals(app):
         assert refusal(auth.create_token, OPERATOR, "bad name", "boss", ["a b"], 0) == (
             "validation_error", "The token request is not valid.", {
                 "name": ["Token names are 1-128 letters, digits, '_', '.' and '-'."],
-                "role": ["Must be one of reader, writer, maintainer, admin."],
+                "role": ["Must be one of reader, writer, maintainer, admin, metrics."],
                 "models": ["Patterns are model-name characters plus * ? [ ] !"],
                 "expires_in_days": ["Must be between 1 and 3650."]})
         assert auth.create_token(OPERATOR, "x" * 128, "reader", (), 3650)[0].name == "x" * 128
@@ -270,7 +270,7 @@ def test_domain_errors_carry_no_http_and_every_surface_renders_every_code():
 # Use cases: public functions of these modules that act for a caller. Helpers
 # for other use cases (rules, parsers, row lookups) are listed as exempt.
 _USE_CASE_MODULES = ("service", "runs", "auth", "audit", "anchors", "experiments", "run_data", "run_search",
-                     "aliases", "model_edits", "logged_models", "timeline", "webhooks", "gc")
+                     "aliases", "model_edits", "logged_models", "timeline", "webhooks", "gc", "stats")
 _NOT_USE_CASES = {
     "auth": {"authenticate", "verify_token", "session_principal", "bootstrap_admin", "role_for_transition"},
     "audit": {"append", "lock_head", "record_hash", "first_free_version", "verify", "search", "resolve_ref_at"},
@@ -286,6 +286,7 @@ _NOT_USE_CASES = {
     "timeline": set(),
     "webhooks": set(),
     "gc": set(),
+    "stats": {"require_scraper"},
 }
 
 

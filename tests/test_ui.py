@@ -378,9 +378,9 @@ def test_secure_cookies_and_key_settings_are_checked(backend_config, token):
 
 
 def test_the_audit_page_walks_the_whole_chain_again_after_a_while(app, ui, registry, monkeypatch):
+    from registry import chain_check
     from registry.db import database
     from registry.db import is_postgres
-    from registry.ui import audit_pages
 
     browser, _ = ui
     run = registry.run({"model/w.bin": b"w"})
@@ -392,6 +392,6 @@ def test_the_audit_page_walks_the_whole_chain_again_after_a_while(app, ui, regis
         else:
             database.execute_sql("DROP TRIGGER audit_record_no_update")
         database.execute_sql("UPDATE audit_record SET comment = 'edited' WHERE id = 1")
-    monkeypatch.setattr(audit_pages, "FULL_WALK_EVERY", 0.0)
+    monkeypatch.setattr(chain_check, "FULL_WALK_EVERY", 0.0)
     page = browser.get("/ui/audit")
     assert "Chain broken at record 1: its contents do not match its hash: the record was edited" in text_of(page.text)

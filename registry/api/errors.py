@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import RegistryError
 from ..http_status import STATUS
+from ..request_log import note_error
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def _headers(exc):
 
 
 def error_response(code, message, details=None, headers=None):
+    note_error(code)
     body = {"code": code, "message": message}
     if details:
         body["details"] = details

@@ -1,15 +1,19 @@
 """Liveness and readiness probes."""
 import logging
 
+from flask import Response
 from flask import current_app
 from flask.views import MethodView
 
+from .. import metrics
+from ..authentication import metrics_scrape
 from ..db import database
 from ..domain.errors import RegistryError
 from ..domain.errors import StorageFull
 from .parsing import Blueprint
 from .schemas import HealthSchema
 from .schemas import ReadinessSchema
+from .security import principal
 from .security import public
 
 logger = logging.getLogger(__name__)
@@ -25,6 +29,19 @@ class Health(MethodView):
     def get(self):
         """The process is up (checks nothing else)."""
         return {"status": "ok"}
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @metrics_scrape
+    @blp.doc(responses={"200": {"description": "Prometheus text exposition format.",
+                                "content": {"text/plain": {"schema": {"type": "string"}}}}},
+             description="Needs a token with the metrics role, or an admin token for every model. With "
+                         "REGISTRY_METRICS_PORT set, served only on that port, without a token.")
+    def get(self):
+        """Request counts, latency, bytes, dependency errors; models, versions per stage, stage moves, audit chain."""
+        return Response(metrics.render(current_app._get_current_object(), principal()),
+                        content_type=metrics.CONTENT_TYPE)
 
 
 @blp.route("/readyz")

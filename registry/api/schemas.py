@@ -10,8 +10,8 @@ from marshmallow import validate
 from ..domain.audit import ACTIONS as AUDIT_ACTIONS
 from ..domain.audit import MODEL_ACTIONS
 from ..domain.auth import MODEL_PATTERN_PATTERN
-from ..domain.auth import ROLES
 from ..domain.auth import TOKEN_NAME_PATTERN
+from ..domain.auth import TOKEN_ROLES
 from ..domain.gc import DEFAULT_GRACE_SECONDS
 from ..domain.lifecycle import STAGES
 from ..domain.names import MODEL_NAME_PATTERN
@@ -337,7 +337,7 @@ class VersionAtQuerySchema(Schema):
 
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Regexp(TOKEN_NAME_PATTERN))
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    role = fields.String(required=True, validate=validate.OneOf(TOKEN_ROLES))
     models = fields.List(
         fields.String(validate=validate.Regexp(MODEL_PATTERN_PATTERN)),
         load_default=list, validate=validate.Length(max=50),

@@ -30,7 +30,10 @@ from .values import token_value
 logger = logging.getLogger(__name__)
 
 ROLES = ("reader", "writer", "maintainer", "admin")
-_RANK = {role: rank for rank, role in enumerate(ROLES)}
+# Scrapes /metrics and nothing else: below reader, so every other check refuses it.
+METRICS_ROLE = "metrics"
+TOKEN_ROLES = (*ROLES, METRICS_ROLE)
+_RANK = {METRICS_ROLE: -1, **{role: rank for rank, role in enumerate(ROLES)}}
 TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 MODEL_PATTERN_PATTERN = r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$"
 _TOKEN_RE = re.compile(r"^rgt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -100,6 +103,8 @@ class Principal:
 
 # Local operators (the CLI, start-up) act with full rights under this name.
 SYSTEM = Principal(name="system", role="admin")
+# Whoever reaches REGISTRY_METRICS_PORT: that port serves /metrics and nothing else.
+METRICS_PORT_SCRAPER = Principal(name="metrics-port", role=METRICS_ROLE)
 
 
 def role_for_transition(current, target):
@@ -225,8 +230,10 @@ def _check_token_fields(name, role, models, expires_in_days):
     problems = {}
     if not isinstance(name, str) or not re.match(TOKEN_NAME_PATTERN, name):
         problems["name"] = ["Token names are 1-128 letters, digits, '_', '.' and '-'."]
-    if role not in ROLES:
-        problems["role"] = [f"Must be one of {', '.join(ROLES)}."]
+    if role not in TOKEN_ROLES:
+        problems["role"] = [f"Must be one of {', '.join(TOKEN_ROLES)}."]
+    elif role == METRICS_ROLE and models:
+        problems["models"] = ["A metrics token reads no model; it cannot be limited to some."]
     if any(not re.match(MODEL_PATTERN_PATTERN, p) for p in models):
         problems["models"] = ["Patterns are model-name characters plus * ? [ ] !"]
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:

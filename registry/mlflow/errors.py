@@ -14,6 +14,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import RegistryError
+from ..request_log import note_error
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +42,14 @@ CODES = {
 
 
 def mlflow_error(error_code: str, message: str, status: int):
+    note_error(error_code)
     response = jsonify(error_code=error_code, message=message)
     response.status_code = status
     return response
 
 
 def _registry_error(exc):
+    note_error(exc.code)
     error_code, status = CODES[exc.code]
     if status >= 500:
         logger.warning("%s: %s", exc.code, exc.message)
@@ -67,6 +70,7 @@ def _http_error(exc):
 
 
 def _database_error(exc):
+    note_error("database_unavailable")
     logger.warning("database error: %s", exc)
     return mlflow_error("TEMPORARILY_UNAVAILABLE", "The database is not answering; retry shortly.", 503)
 

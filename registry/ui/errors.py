@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import RegistryError
 from ..http_status import STATUS
+from ..request_log import note_error
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def error_page(message: str, status: int):
 
 
 def _registry_error(exc):
+    note_error(exc.code)
     if exc.code == "unauthorized":
         # The page asked for comes back after sign-in; only its path, never a token.
         target = request.full_path if request.method == "GET" else request.path
@@ -37,6 +39,7 @@ def _registry_error(exc):
 
 
 def _database_error(exc):
+    note_error("database_unavailable")
     logger.warning("database error: %s", exc)
     return error_page("The database is not answering; retry shortly.", 503)
 
@@ -46,6 +49,7 @@ def _http_error(exc):
 
 
 def _unexpected(exc):
+    note_error("internal_error")
     logger.exception("unhandled error")
     return error_page("Internal error; it has been logged.", 500)
 
