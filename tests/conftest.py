@@ -199,3 +199,20 @@ def registry(client):
 
 def pytest_report_header(config):
     return f"registry tests: backends {', '.join(BACKENDS)}; MinIO {os.environ.get('REGISTRY_MINIO_BIN', 'auto')}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The last lines: outcomes per backend, so a run shows both were exercised."""
+    counts = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call" and outcome == "passed":
+                continue
+            backend = next((b for b in BACKENDS if b in getattr(report, "nodeid", "")), "backend-independent")
+            counts.setdefault(backend, {}).setdefault(outcome, 0)
+            counts[backend][outcome] += 1
+    terminalreporter.section("tests per backend")
+    for backend in (*BACKENDS, "backend-independent"):
+        if backend in counts:
+            terminalreporter.write_line(f"{backend}: " + ", ".join(f"{n} {outcome}"
+                                                                  for outcome, n in counts[backend].items()))

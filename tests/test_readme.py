@@ -59,6 +59,9 @@ def test_the_worked_examples_run_as_written(workdir):
     server = RegistryServer.on_embedded_default(str(workdir)).start()
     try:
         script = "\n".join(code for section, code in shell_blocks() if section in RUN)
+        # The resume example, run again on the complete file, must leave it as it is.
+        resume = next(code for _, code in shell_blocks() if " -C - " in code)
+        script += "\n" + resume[resume.index("URL="):]
         script = script.replace("localhost:5000", f"localhost:{server.port}")
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=server.env,
                                 capture_output=True, text=True, timeout=300)
