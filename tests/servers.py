@@ -231,6 +231,9 @@ class RegistryServer:
             return [int(pid) for pid in f.read().split()]
 
     def stop(self):
+        if getattr(self, "_stopped", False):
+            return
+        self._stopped = True
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from peewee import IntegrityError
@@ -148,6 +149,44 @@ _TOKEN_FIELDS = ApiToken.select(ApiToken.secret_hash, ApiToken.id, ApiToken.name
                                 ApiToken.revoked_at, ApiToken.expires_at)
 
 
+class _VerifiedTokens:
+    """Tokens this process verified in the last ``TTL`` seconds, so a busy client costs no query per request.
+
+    Keyed by the sha256 of the whole token: only a caller holding the token
+    can hit an entry. Entries are never extended, so a token revoked on any
+    instance is refused everywhere within ``TTL``; revoking in this process
+    drops its entries at once.
+    """
+
+    TTL = 0.5
+    MAX_ENTRIES = 10_000
+
+    def __init__(self):
+        self._entries: dict[str, tuple[float, Principal, datetime.datetime | None]] = {}
+
+    def get(self, key):
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        _, principal, expires_at = entry
+        if expires_at is not None and expires_at <= utcnow():
+            return None
+        return principal
+
+    def put(self, key, principal, expires_at):
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()  # rare, and only costs each caller one query
+        self._entries[key] = (time.monotonic() + self.TTL, principal, expires_at)
+
+    def forget(self, token_id):
+        for key, (_, principal, _) in list(self._entries.items()):
+            if principal.token_id == token_id:
+                self._entries.pop(key, None)
+
+
+_verified = _VerifiedTokens()
+
+
 def verify_token(token: str) -> Principal:
     """Return the Principal for a token string (``rgt_…``); raises unauthorized."""
     match = _TOKEN_RE.match(token)
@@ -155,6 +194,10 @@ def verify_token(token: str) -> Principal:
         raise _unauthorized("The Authorization header must be 'Bearer <token>' (or Basic with the token as "
                             "the password) with a registry token.")
     selector, secret = match.groups()
+    key = _secret_hash(token)
+    cached = _verified.get(key)
+    if cached is not None:
+        return cached
     # The same work on a hit and a miss (one query returning a plain row or
     # None, one comparison against a stored or dummy hash), so timing does
     # not reveal which selectors exist.
@@ -162,7 +205,9 @@ def verify_token(token: str) -> Principal:
     stored, *fields = row if row is not None else (_NO_SECRET_HASH, None, None, None, None, None, None)
     if not hmac.compare_digest(stored, _secret_hash(secret)) or row is None:
         raise _unauthorized("The token is not valid.")
-    return _active_principal(*fields)
+    principal = _active_principal(*fields)
+    _verified.put(key, principal, fields[-1])
+    return principal
 
 
 def session_principal(token_id: object) -> Principal:
@@ -266,6 +311,7 @@ def revoke_token(principal: Principal, name: str) -> Token:
         token.revoked_at = utcnow()
         token.save()
         audit.append(audit.TOKEN_REVOKE, principal.name, subject=name, comment=f"role {token.role}")
+    _verified.forget(token.id)
     return token_value(token)
 
 
