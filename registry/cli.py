@@ -121,6 +121,9 @@ def _serve(host, port, workers, threads, timeout):
         logger.info("removed %d upload(s) left behind more than %d s ago", removed, stale)
     # Workers are forked from this process: they must not inherit its sockets.
     getattr(database.obj, "close_all", lambda: None)()
+    from .db import share_writer_lock
+
+    share_writer_lock()
     limits = ClientLimits(head_timeout=settings["HEAD_TIMEOUT"], body_timeout=settings["BODY_TIMEOUT"],
                           min_body_rate=settings["MIN_BODY_RATE"])
     if settings["METRICS_PORT"] == port:

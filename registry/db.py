@@ -1,5 +1,8 @@
 """The database: a proxy bound at app start, built from a URL, closed after each request."""
+import contextlib
 import logging
+import threading
+import time
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
@@ -79,16 +82,103 @@ def is_postgres():
     return isinstance(database.obj, PostgresqlDatabase)
 
 
+class FifoLock:
+    """A lock granted in the order it was asked for (threading.Lock promises no order).
+
+    ``acquire`` with a timeout gives up its place in line.
+    """
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+        self._abandoned: set[int] = set()
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        with self._changed:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while ticket != self._serving:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self._abandoned.add(ticket)
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            self._serving += 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._changed.notify_all()
+
+
+# SQLite lets one writer in at a time, and makes the others poll with growing
+# sleeps (up to 100 ms each): under contention a late writer often wins and an
+# early one waits for seconds. Writers of this process queue here instead, in
+# order, so SQLite's own lock is free when each one asks for it. (`registry
+# serve` also shares one lock across its workers: see share_writer_lock.)
+_sqlite_writers = FifoLock()
+_shared_writers = None
+_holding = threading.local()
+
+
+def share_writer_lock() -> None:
+    """Called once before gunicorn forks its workers: they then queue on one lock for SQLite writes."""
+    global _shared_writers
+    import multiprocessing
+
+    _shared_writers = multiprocessing.Lock()
+
+
+@contextlib.contextmanager
+def sqlite_writer_turn(timeout: float | None = None):
+    """Wait for this writer's turn (False if ``timeout`` passed first); nested calls pass straight through."""
+    if getattr(_holding, "depth", 0):
+        _holding.depth += 1
+        try:
+            yield True
+        finally:
+            _holding.depth -= 1
+        return
+    if not _sqlite_writers.acquire(timeout):
+        yield False
+        return
+    shared = _shared_writers
+    try:
+        if shared is not None and not shared.acquire(True, None if timeout is None else max(timeout, 0.001)):
+            shared = None
+            yield False
+            return
+        _holding.depth = 1
+        try:
+            yield True
+        finally:
+            _holding.depth = 0
+            if shared is not None:
+                shared.release()
+    finally:
+        _sqlite_writers.release()
+
+
+@contextlib.contextmanager
 def write_transaction():
     """A transaction that serialises writers.
 
     On SQLite, BEGIN IMMEDIATE takes the write lock up front, so two writers
-    never both read "version 3 is the latest" and race. On PostgreSQL, callers
-    take row locks (SELECT ... FOR UPDATE) inside a plain transaction.
+    never both read "version 3 is the latest" and race; writers take their
+    turn in order first (FifoLock). On PostgreSQL, callers take row locks
+    (SELECT ... FOR UPDATE, granted in order) inside a plain transaction.
     """
     if is_postgres():
-        return database.atomic()
-    return database.atomic(lock_type="IMMEDIATE")
+        with database.atomic() as transaction:
+            yield transaction
+        return
+    with sqlite_writer_turn(), database.atomic(lock_type="IMMEDIATE") as transaction:
+        yield transaction
 
 
 def init_app(app, db):

@@ -15,6 +15,7 @@ not at all:
 import datetime
 import hashlib
 import re
+import time
 
 from peewee import IntegrityError
 from peewee import OperationalError
@@ -22,6 +23,7 @@ from peewee import OperationalError
 from .db import SQLITE_BUSY_TIMEOUT_MS
 from .db import database
 from .db import is_postgres
+from .db import sqlite_writer_turn
 from .domain.errors import RegistryError
 from .models import IdempotencyRecord
 from .models import utcnow
@@ -112,23 +114,36 @@ def begin_transaction(wait_seconds: float):
         transaction = database.atomic()
         transaction.__enter__()
         return transaction
-    database.execute_sql(f"PRAGMA busy_timeout = {int(wait_seconds * 1000)}")
+    started = time.monotonic()
+    turn = sqlite_writer_turn(wait_seconds)
+    if not turn.__enter__():
+        turn.__exit__(None, None, None)
+        raise in_progress()
+    left = max(wait_seconds - (time.monotonic() - started), 0.001)
+    database.execute_sql(f"PRAGMA busy_timeout = {int(left * 1000)}")
     transaction = database.atomic(lock_type="IMMEDIATE")
     try:
         transaction.__enter__()
     except OperationalError as exc:
+        turn.__exit__(None, None, None)
         raise in_progress() from exc
     finally:
         database.execute_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    transaction.writer_turn = turn  # type: ignore[attr-defined]  # released by end_transaction
     return transaction
 
 
 def end_transaction(transaction, commit: bool) -> None:
     """Commit (answer and work together) or roll back (the claim goes too)."""
-    if commit:
-        transaction.__exit__(None, None, None)
-    else:
-        transaction.__exit__(RuntimeError, RuntimeError("rolled back"), None)
+    try:
+        if commit:
+            transaction.__exit__(None, None, None)
+        else:
+            transaction.__exit__(RuntimeError, RuntimeError("rolled back"), None)
+    finally:
+        turn = getattr(transaction, "writer_turn", None)
+        if turn is not None:
+            turn.__exit__(None, None, None)
 
 
 def finish(record, status: int, body: str, location: str | None = None) -> None:

@@ -230,6 +230,9 @@ def test_the_library_has_a_method_for_every_endpoint_and_raises_with_the_code(se
     with pytest.raises(Refused) as refused:
         client.transition("Nope", "1", "Sideways")
     assert refused.value.code == "validation_error" and refused.value.status == 400
+    assert "registry_model_versions{stage=\"Production\"}" in client.metrics()
+    report = client.collect_garbage(dry_run=True, grace_seconds=60)
+    assert (report["dry_run"], report["grace_seconds"], report["bytes_freed"]) == (True, 60, 0)
 
 
 def _peak_rss_mib(server, *args):

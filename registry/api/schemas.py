@@ -297,10 +297,19 @@ class HistorySchema(Schema):
                               metadata={"description": "Registrations, stage moves and alias moves, oldest first."})
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false only: not 1, "yes" or "true" (JSON has booleans)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class GcRequestSchema(Schema):
-    dry_run = fields.Boolean(load_default=False, metadata={"description": "Report; remove nothing."})
+    dry_run = StrictBoolean(load_default=False, metadata={"description": "Report; remove nothing."})
     grace_seconds = fields.Integer(
-        load_default=DEFAULT_GRACE_SECONDS, validate=validate.Range(min=0, max=10 * 365 * 86400),
+        strict=True, load_default=DEFAULT_GRACE_SECONDS, validate=validate.Range(min=0, max=10 * 365 * 86400),
         metadata={"description": "Spare blobs claimed, and uploads started, more recently than this."},
     )
 

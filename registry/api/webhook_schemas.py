@@ -11,17 +11,8 @@ from ..domain.webhooks import MAX_DELIVERIES
 from ..domain.webhooks import MAX_DESCRIPTION
 from ..domain.webhooks import MAX_ID
 from ..domain.webhooks import SECRET_PATTERN
+from .schemas import StrictBoolean
 from .schemas import Timestamp
-
-
-class StrictBoolean(fields.Boolean):
-    """true or false only: not 1, "yes" or "true" (JSON has booleans)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
-
 
 _URL = {"description": "An http(s) URL. Loopback, link-local and private addresses are refused (also after "
                        "resolution, at each delivery) unless REGISTRY_WEBHOOK_ALLOW_PRIVATE=1."}

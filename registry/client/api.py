@@ -295,3 +295,17 @@ class Client:
     @endpoint("GET", "/audit/verify")
     def verify_audit(self) -> dict:
         return self._json("GET", "/audit/verify")
+
+    # --- operations ---------------------------------------------------------------------------
+
+    @endpoint("GET", "/metrics")
+    def metrics(self) -> str:
+        """The Prometheus exposition text (a metrics token, or an admin for every model)."""
+        return self.request("GET", "/metrics").text
+
+    @endpoint("POST", "/gc")
+    def collect_garbage(self, dry_run: bool = False, grace_seconds: int | None = None) -> dict:
+        body: dict = {"dry_run": dry_run}
+        if grace_seconds is not None:
+            body["grace_seconds"] = grace_seconds
+        return self._json("POST", "/gc", json=body)
