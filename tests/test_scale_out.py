@@ -9,6 +9,8 @@ import requests
 
 from tests.conftest import expect_error
 from tests.servers import RegistryServer
+from tests.test_concurrency import _parallel
+from tests.test_concurrency import _run_with_file
 
 pytestmark = pytest.mark.servers
 
@@ -23,15 +25,7 @@ def instances(backend_env):
 
 
 def _upload(server):
-    base, http = server.base_url, server.http
-    run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
-    assert http.put(f"{base}/runs/{run_id}/artifacts/model/w.bin", data=b"weights", timeout=10).status_code == 201
-    return run_id
-
-
-def _parallel(count, call):
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(call, range(count)))
+    return _run_with_file(server.http, server.base_url)
 
 
 def test_registrations_across_instances_are_numbered_without_gaps(instances):
