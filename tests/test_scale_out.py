@@ -1,4 +1,8 @@
-"""Two `registry serve` instances on one database and one blob store, as behind a load balancer."""
+"""Two `registry serve` instances on one PostgreSQL and one MinIO, as behind a load balancer.
+
+Scaling out is N instances on PostgreSQL + MinIO (README: Scaling out); SQLite is the embedded,
+one-machine default, so these run on that topology only.
+"""
 import itertools
 import threading
 import time
@@ -12,7 +16,7 @@ from tests.servers import RegistryServer
 from tests.test_concurrency import _parallel
 from tests.test_concurrency import _run_with_file
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.parametrize("backend", ["postgres-minio"])]
 
 
 @pytest.fixture
