@@ -9,7 +9,7 @@
 
 Each side uploads the file --repeat times, alternating, with fresh paths (no deduplication: each
 upload is a new run or a new key); the table shows the median MB/s and the ratio ours / theirs, and the
-growth of the server tree's RSS during our uploads.
+growth of the server tree's peak RSS during our uploads (target: under 64 MiB).
 
     .venv/bin/python bench/uploads.py [--size-mib 256] [--repeat 3] [--skip-mlflow]
 
@@ -32,7 +32,8 @@ from bench.mlflow_compare import start_mlflow  # noqa: E402
 from tests.servers import MinioServer  # noqa: E402
 from tests.servers import PostgresServer  # noqa: E402
 from tests.servers import RegistryServer  # noqa: E402
-from tests.servers import current_rss_bytes  # noqa: E402
+from tests.servers import peak_rss_growth  # noqa: E402
+from tests.servers import reset_peak_rss  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -49,9 +50,13 @@ def timed(upload):
     return time.perf_counter() - started
 
 
-def tree_rss(server):
-    pids = [server.process.pid, *server.worker_pids()]
-    return sum(current_rss_bytes(pid) for pid in pids)
+def reset_tree_peak(server):
+    return reset_peak_rss([server.process.pid, *server.worker_pids()])
+
+
+def tree_peak_growth(baseline):
+    """How far the server tree's RSS rose at its peak (each process's peak, added up)."""
+    return sum(peak_rss_growth(baseline).values())
 
 
 def ours(server, path, size):
@@ -93,9 +98,9 @@ def mlflow_upload(server, path, size, n):
 def side_by_side(label, repeat, size, ours_once, theirs_once, server):
     ours_s, theirs_s, growth = [], [], []
     for n in range(repeat):
-        before = tree_rss(server)
+        baseline = reset_tree_peak(server)
         ours_s.append(ours_once())
-        growth.append(tree_rss(server) - before)
+        growth.append(tree_peak_growth(baseline))
         theirs_s.append(theirs_once(n))
     mine = size / statistics.median(ours_s) / 1e6
     theirs = size / statistics.median(theirs_s) / 1e6
@@ -143,7 +148,7 @@ def main():
             mlflow.stop()
 
     print(f"\nupload of {args.size_mib} MiB, median of {args.repeat}, in one run")
-    print("| comparison | ours MB/s | theirs MB/s | ratio | server RSS growth |")
+    print("| comparison | ours MB/s | theirs MB/s | ratio | server RSS peak growth |")
     print("|---|---|---|---|---|")
     for label, mine, theirs, ratio, growth in rows:
         print(f"| {label} | {mine:.0f} | {theirs:.0f} | {ratio:.2f} | {growth:.1f} MiB |")

@@ -1,4 +1,5 @@
 """Run the app under gunicorn with threaded workers hardened against slow clients (see http_worker)."""
+import ctypes
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
@@ -74,6 +75,23 @@ def _child_exit(server, worker):
     metrics.worker_exited(worker.pid)
 
 
+# glibc's mallopt(M_ARENA_MAX): by default each thread that allocates may get
+# an arena of its own (up to 8 per core), and upload buffers freed in one stay
+# resident. Measured after 256 MiB uploads with three parts in flight: 11-77
+# MiB kept by the worker by default, 4 MiB with two arenas, at the same speed.
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def _cap_malloc_arenas() -> None:
+    """Cap malloc arenas before the workers fork (they inherit the setting); a no-op without glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+
+
 def run_gunicorn(host: str, port: int, workers: int, threads: int, timeout: int, limits: ClientLimits,
                  metrics_port: int | None = None, log_format: str = "text") -> None:
     # gunicorn has no setting for the format of its parser errors, for its
@@ -83,6 +101,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int, timeout: int,
     gunicorn_wsgi.Response.default_headers = _default_headers_without_banner
     gunicorn_wsgi.Response.process_headers = _process_headers_honouring_close
     SlowClientSafeWorker.limits = limits
+    _cap_malloc_arenas()
     from . import logs
 
     binds = [f"{host}:{port}"] + ([f"{host}:{metrics_port}"] if metrics_port else [])

@@ -278,3 +278,18 @@ def peak_rss_bytes(pid):
 
 def current_rss_bytes(pid):
     return _proc_status_bytes(pid, "VmRSS")
+
+
+def reset_peak_rss(pids):
+    """Reset each process's peak RSS to its current RSS; return {pid: that RSS}."""
+    baseline = {}
+    for pid in pids:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        baseline[pid] = current_rss_bytes(pid)
+    return baseline
+
+
+def peak_rss_growth(baseline):
+    """{pid: how far its RSS rose above the baseline at its peak since reset_peak_rss}."""
+    return {pid: peak_rss_bytes(pid) - rss for pid, rss in baseline.items()}

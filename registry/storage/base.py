@@ -39,9 +39,22 @@ class HashingReader:
         self.size = 0
 
     def read(self, n=-1):
-        # Never ask the server for more than a chunk at once: gunicorn buffers
-        # whatever size is requested, and minio-py asks for a whole part.
-        data = self._stream.read(CHUNK_SIZE if n is None or n < 0 else min(n, CHUNK_SIZE))
+        """Up to ``n`` bytes (a chunk when ``n`` is unset), fewer only at the end of the body."""
+        # minio-py asks for a whole part and concatenates short reads (a copy
+        # of the part so far for each): join the chunks here, once, instead.
+        chunks, wanted = [], CHUNK_SIZE if n is None or n < 0 else n
+        while wanted > 0:
+            # Never ask the server for more than a chunk at once: gunicorn
+            # buffers whatever size is requested.
+            chunk = self._stream.read(min(wanted, CHUNK_SIZE))
+            self._passed(chunk)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _passed(self, data):
         self.size += len(data)
         if not data and self._expected_size is not None and self.size != self._expected_size:
             # The client announced more than it sent: a broken connection,
@@ -57,7 +70,6 @@ class HashingReader:
                 f"Uploads are limited to {self._max_size} bytes (REGISTRY_MAX_UPLOAD_BYTES).",
             )
         self._hash.update(data)
-        return data
 
     @property
     def digest(self):

@@ -37,10 +37,22 @@ logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 MiB = 1024 * 1024
 # minio-py holds a part (and copies of it) in memory, so parts are the unit
 # of memory per upload. With no Content-Length, 16 MiB parts still allow
-# 160 GB within S3's 10,000 parts; with one, parts grow only as needed.
+# 160 GB within S3's 10,000 parts; with one, parts grow only as needed from
+# S3's minimum.
 UNKNOWN_LENGTH_PART_SIZE = 16 * MiB
-MIN_PART_SIZE = 8 * MiB
+MIN_PART_SIZE = 5 * MiB
 MAX_PARTS = 10_000
+# Parts sent side by side: while parts are hashed (for the signature) and
+# sent, the next is received and hashed (for its digest); all of these release
+# the GIL. Measured on two cores, 256 MiB: one 8 MiB part at a time 147 MB/s,
+# three 5 MiB parts in flight 220-260 MB/s. Each costs a part of memory, so
+# the number in flight is what fits this budget (at least one).
+PARTS_IN_FLIGHT_BYTES = 24 * MiB
+MAX_PARTS_IN_FLIGHT = 3
+
+
+def _parts_in_flight(part_size):
+    return max(1, min(MAX_PARTS_IN_FLIGHT, PARTS_IN_FLIGHT_BYTES // part_size))
 
 
 def _part_size(expected_size):
@@ -175,7 +187,7 @@ class MinioStorage(Storage):
                     data=reader,
                     length=-1 if expected_size is None else expected_size,
                     part_size=part_size,
-                    num_parallel_uploads=1,
+                    num_parallel_uploads=_parts_in_flight(part_size),
                 )
         except StorageUnavailable as exc:
             self._remove(key)
