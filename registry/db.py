@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from peewee import DatabaseProxy
 from peewee import PostgresqlDatabase
-from peewee import SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import PooledSqliteDatabase
 
 from .config import ConfigError
 
@@ -36,8 +36,12 @@ def database_from_url(url, timeout=2):
         path = unquote(parts.path)
         if parts.netloc or not path:
             raise ConfigError("DATABASE_URL", f"use three slashes and a file path; expected {_FORMAT}")
-        return SqliteDatabase(
+        # Pooled: opening a connection and setting its pragmas cost more than
+        # a whole version lookup. Each gunicorn thread holds at most one.
+        return PooledSqliteDatabase(
             path,
+            max_connections=None,
+            check_same_thread=False,  # a connection moves between threads only through the pool
             # busy_timeout first: switching to WAL needs the lock another
             # process (a concurrent `db upgrade`) may hold, and must wait for it.
             pragmas={
@@ -48,7 +52,6 @@ def database_from_url(url, timeout=2):
                 # Run search's LIKE is case-sensitive, as in MLflow and PostgreSQL.
                 "case_sensitive_like": 1,
             },
-            timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
         )
     if parts.scheme in ("postgres", "postgresql"):
         dbname = parts.path.lstrip("/")

@@ -11,9 +11,12 @@ from peewee import fn
 
 from ..db import is_postgres
 from ..db import write_transaction
+from ..models import Experiment
 from ..models import ModelVersion
 from ..models import RegisteredModel
 from ..models import Run
+from ..models import RunLatestMetric
+from ..models import RunParam
 from ..models import VersionAlias
 from ..models import VersionFile
 from ..models import utcnow
@@ -26,7 +29,6 @@ from .errors import RegistryError
 from .names import check_artifact_path
 from .names import check_model_name
 from .refs import resolve_ref
-from .runs import load_runs
 from .sources import source_files
 from .values import AuditEntry
 from .values import FileEntry
@@ -228,13 +230,24 @@ def version_values(model, versions) -> list[Version]:
 
 
 def _lineage(run_ids):
-    """run_id -> Lineage: the run, its experiment, params and final metrics."""
+    """run_id -> Lineage: the run, its experiment, params and final metrics (three queries, no row objects)."""
     if not run_ids:
         return {}
-    runs = load_runs(list(Run.select().where(Run.run_id.in_(list(run_ids)))))
-    return {r.run_id: Lineage(run_id=r.run_id, run_name=r.name, experiment_id=r.experiment_id,
-                              experiment=r.experiment, status=r.status, params=r.params,
-                              metrics={k: p.value for k, p in r.metrics.items()}) for r in runs}
+    ids = list(run_ids)
+    params: dict = {i: {} for i in ids}
+    metrics: dict = {i: {} for i in ids}
+    for run_id, key, value in (RunParam.select(RunParam.run, RunParam.key, RunParam.value)
+                               .where(RunParam.run.in_(ids)).order_by(RunParam.key).tuples()):
+        params[run_id][key] = value
+    for run_id, key, value, is_nan in (RunLatestMetric.select(RunLatestMetric.run, RunLatestMetric.key,
+                                                              RunLatestMetric.value, RunLatestMetric.is_nan)
+                                       .where(RunLatestMetric.run.in_(ids)).order_by(RunLatestMetric.key).tuples()):
+        metrics[run_id][key] = float("nan") if is_nan else value
+    runs = (Run.select(Run.run_id, Run.name, Run.experiment, Experiment.name, Run.status)
+            .join(Experiment).where(Run.run_id.in_(ids)).tuples())
+    return {run_id: Lineage(run_id=run_id, run_name=name, experiment_id=experiment_id, experiment=experiment,
+                            status=status, params=params[run_id], metrics=metrics[run_id])
+            for run_id, name, experiment_id, experiment, status in runs}
 
 
 def list_versions(principal: Principal, name: str, stage: str | None = None) -> list[Version]:
