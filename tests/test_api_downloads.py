@@ -120,7 +120,8 @@ def test_missing_file_and_bad_paths(client, model):
 def test_archive(client, model):
     response = client.get(f"{model}/production/archive")
     assert response.status_code == 200
-    assert response.headers["Content-Disposition"] == 'attachment; filename="TextClassifier-v1.tar"'
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="TextClassifier-v1.tar"; filename*=UTF-8\'\'TextClassifier-v1.tar')
     assert response.headers["X-Model-Version"] == "1"
     assert response.headers["Content-Type"] == "application/x-tar"
     assert response.headers["Content-Length"] == str(len(response.data))

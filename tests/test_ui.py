@@ -250,12 +250,14 @@ def test_files_download_with_their_bytes_and_images_preview(ui, registry):
     weights = browser.get("/ui/models/M/versions/1/files/w.bin")
     assert weights.status_code == 200 and weights.data == b"weights" * 1000
     assert weights.headers["Content-Type"] == "application/octet-stream"
-    assert weights.headers["Content-Disposition"] == "attachment; filename=w.bin"
+    # The same header as the API's downloads: a plain name and the exact one (RFC 6266).
+    assert weights.headers["Content-Disposition"] == "attachment; filename=\"w.bin\"; filename*=UTF-8''w.bin"
     run_page = browser.get(f"/ui/runs/{run}").text
     assert f'<img src="/ui/runs/{run}/files/plots/confusion.png"' in run_page
     assert f'<img src="/ui/runs/{run}/files/plots/evil.svg"' not in run_page
     image = browser.get(f"/ui/runs/{run}/files/plots/confusion.png")
     assert image.data == png and image.headers["Content-Type"] == "image/png"
+    assert image.headers["Content-Disposition"] == "inline; filename=\"confusion.png\"; filename*=UTF-8''confusion.png"
     svg = browser.get(f"/ui/runs/{run}/files/plots/evil.svg")
     assert svg.headers["Content-Type"] == "application/octet-stream"
     assert svg.headers["Content-Disposition"].startswith("attachment")

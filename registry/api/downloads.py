@@ -126,13 +126,12 @@ class VersionArchive(MethodView):
         mtime = calendar.timegm(version.created_at.timetuple())
         entries, length = archive.plan(version.files, mtime)
         keys = blobs.keys_of(f.sha256 for f in version.files)
-        filename = f"{version.name}-v{version.version}.tar"
         return Response(
             archive.stream(storage, entries, keys),
             status=200,
             headers={
                 "Content-Length": str(length),
-                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Content-Disposition": content_disposition(f"{version.name}-v{version.version}.tar"),
                 "X-Model-Version": str(version.version),
             },
             mimetype="application/x-tar",

@@ -21,11 +21,12 @@ class StagedBlob:
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def content_disposition(path):
-    """``attachment`` named after the last segment of ``path``: a plain ASCII name, and the exact one (RFC 6266)."""
+def content_disposition(path, kind="attachment"):
+    """``kind`` (attachment or inline) named after the last segment of ``path``: a plain ASCII name, and the
+    exact one (RFC 6266). Every response that names a file uses this."""
     name = path.rsplit("/", 1)[-1]
     plain = _UNSAFE_IN_FILENAME.sub("_", name)
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class HashingReader:

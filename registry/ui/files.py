@@ -2,10 +2,10 @@
 import posixpath
 
 from flask import Response
-from werkzeug.http import dump_options_header
 
 from ..domain import blobs
 from ..domain.values import FileEntry
+from ..storage.base import content_disposition
 
 # Only raster images are shown inline: an SVG or HTML file could run script on this origin.
 _INLINE = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
@@ -23,6 +23,5 @@ def send(storage, entry: FileEntry) -> Response:
     return Response(
         blobs.open_file(storage, entry.sha256), status=200, mimetype=mimetype, direct_passthrough=True,
         headers={"Content-Length": str(entry.size), "ETag": f'"{entry.sha256}"',
-                 "Content-Disposition": dump_options_header(disposition,
-                                                            {"filename": posixpath.basename(entry.path)})},
+                 "Content-Disposition": content_disposition(entry.path, disposition)},
     )
