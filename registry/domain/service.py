@@ -20,6 +20,7 @@ from ..models import RunParam
 from ..models import VersionAlias
 from ..models import VersionFile
 from ..models import utcnow
+from ..statements import Statement
 from . import audit
 from . import lifecycle
 from .audit import first_free_version
@@ -209,20 +210,35 @@ def get_version_at(principal: Principal, name: str, ref: str, at) -> Version:
 def _plain_model(principal, name):
     check_model_name(name)
     principal.require("reader", name)
-    model = RegisteredModel.get_or_none(RegisteredModel.name == name)
+    model = _MODEL_NAMED.first(name)
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
     return model
+
+
+_MODEL_NAMED = Statement(lambda name: RegisteredModel.select().where(RegisteredModel.name == name))
+_FILES_OF = Statement(lambda version_ids: VersionFile.select().where(VersionFile.version.in_(version_ids))
+                      .order_by(VersionFile.path))
+_ALIASES_OF = Statement(lambda model_id: VersionAlias.select().where(VersionAlias.model == model_id)
+                        .order_by(VersionAlias.name))
+_PARAMS_OF = Statement(lambda run_ids: RunParam.select(RunParam.run, RunParam.key, RunParam.value)
+                       .where(RunParam.run.in_(run_ids)).order_by(RunParam.key).tuples())
+_FINAL_METRICS_OF = Statement(lambda run_ids: RunLatestMetric.select(
+    RunLatestMetric.run, RunLatestMetric.key, RunLatestMetric.value, RunLatestMetric.is_nan)
+    .where(RunLatestMetric.run.in_(run_ids)).order_by(RunLatestMetric.key).tuples())
+_RUNS_WITH_EXPERIMENT = Statement(lambda run_ids: Run.select(
+    Run.run_id, Run.name, Run.experiment, Experiment.name, Run.status)
+    .join(Experiment).where(Run.run_id.in_(run_ids)).tuples())
 
 
 def version_values(model, versions) -> list[Version]:
     """For other use cases: version rows as values, with files (by path), aliases and lineage, in a few queries."""
     files: dict = {v.id: [] for v in versions}
     if files:
-        for f in VersionFile.select().where(VersionFile.version.in_(list(files))).order_by(VersionFile.path):
+        for f in _FILES_OF.rows(list(files)):
             files[f.version_id].append(f)
     aliases: dict = {}
-    for a in VersionAlias.select().where(VersionAlias.model == model).order_by(VersionAlias.name):
+    for a in _ALIASES_OF.rows(model.id):
         aliases.setdefault(a.version, []).append(a.name)
     lineage = _lineage({v.run_id for v in versions if v.run_id})
     return [version_value(v, model.name, files[v.id], aliases.get(v.version, ()), lineage.get(v.run_id))
@@ -236,15 +252,11 @@ def _lineage(run_ids):
     ids = list(run_ids)
     params: dict = {i: {} for i in ids}
     metrics: dict = {i: {} for i in ids}
-    for run_id, key, value in (RunParam.select(RunParam.run, RunParam.key, RunParam.value)
-                               .where(RunParam.run.in_(ids)).order_by(RunParam.key).tuples()):
+    for run_id, key, value in _PARAMS_OF.rows(ids):
         params[run_id][key] = value
-    for run_id, key, value, is_nan in (RunLatestMetric.select(RunLatestMetric.run, RunLatestMetric.key,
-                                                              RunLatestMetric.value, RunLatestMetric.is_nan)
-                                       .where(RunLatestMetric.run.in_(ids)).order_by(RunLatestMetric.key).tuples()):
+    for run_id, key, value, is_nan in _FINAL_METRICS_OF.rows(ids):
         metrics[run_id][key] = float("nan") if is_nan else value
-    runs = (Run.select(Run.run_id, Run.name, Run.experiment, Experiment.name, Run.status)
-            .join(Experiment).where(Run.run_id.in_(ids)).tuples())
+    runs = _RUNS_WITH_EXPERIMENT.rows(ids)
     return {run_id: Lineage(run_id=run_id, run_name=name, experiment_id=experiment_id, experiment=experiment,
                             status=status, params=params[run_id], metrics=metrics[run_id])
             for run_id, name, experiment_id, experiment, status in runs}
