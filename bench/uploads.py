@@ -11,7 +11,7 @@ Each side uploads the file --repeat times, alternating, with fresh paths (no ded
 upload is a new run or a new key); the table shows the median MB/s and the ratio ours / theirs, and the
 growth of the server tree's peak RSS during our uploads (target: under 64 MiB).
 
-    .venv/bin/python bench/uploads.py [--size-mib 256] [--repeat 3] [--skip-mlflow]
+    .venv/bin/python bench/uploads.py [--size-mib 256] [--repeat 3] [--skip-mlflow] [--skip-minio] [--dir /dev/shm]
 
 Needs the test dependencies (scripts/install-deps); MLflow's server is installed into
 bench/.venv-mlflow-server on first use.
@@ -19,6 +19,7 @@ bench/.venv-mlflow-server on first use.
 import argparse
 import io
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -98,27 +99,20 @@ def mlflow_upload(server, path, size, n):
 def side_by_side(label, repeat, size, ours_once, theirs_once, server):
     ours_s, theirs_s, growth = [], [], []
     for n in range(repeat):
+        # Each upload starts with no dirty pages of the previous one still being written back.
+        os.sync()
         baseline = reset_tree_peak(server)
         ours_s.append(ours_once())
         growth.append(tree_peak_growth(baseline))
+        os.sync()
         theirs_s.append(theirs_once(n))
+    os.sync()
     mine = size / statistics.median(ours_s) / 1e6
     theirs = size / statistics.median(theirs_s) / 1e6
     return (label, mine, theirs, mine / theirs, max(growth) / MiB)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size-mib", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--skip-mlflow", action="store_true")
-    args = parser.parse_args()
-    size = args.size_mib * MiB
-    work = tempfile.mkdtemp(prefix="registry-bench-uploads-")
-    path = os.path.join(work, "w.bin")
-    make_file(path, args.size_mib)
-    rows = []
-
+def minio_row(work, path, size, repeat):
     pg, minio = PostgresServer().start(), MinioServer().start()
     server = None
     try:
@@ -126,28 +120,48 @@ def main():
                "REGISTRY_DATABASE_URL": pg.url(pg.create_database()),
                "REGISTRY_STORAGE_URL": minio.url("bench")}
         server = RegistryServer(env, workers=2, threads=8).start()
-        rows.append(side_by_side("MinIO: service vs minio-py put_object", args.repeat, size,
-                                 lambda: ours(server, path, size),
-                                 lambda n: direct_minio(env["REGISTRY_STORAGE_URL"], path, size, n), server))
+        return side_by_side("MinIO: service vs minio-py put_object", repeat, size,
+                            lambda: ours(server, path, size),
+                            lambda n: direct_minio(env["REGISTRY_STORAGE_URL"], path, size, n), server)
     finally:
         if server:
             server.stop()
         pg.destroy()
         minio.destroy()
 
-    if not args.skip_mlflow:
-        server = RegistryServer({"REGISTRY_DATA_DIR": os.path.join(work, "sqlite-local")}, workers=2,
-                                threads=8).start()
-        mlflow = start_mlflow(work, 2)
-        try:
-            rows.append(side_by_side("local disk: service vs MLflow server", args.repeat, size,
-                                     lambda: ours(server, path, size),
-                                     lambda n: mlflow_upload(mlflow, path, size, n), server))
-        finally:
-            server.stop()
-            mlflow.stop()
 
-    print(f"\nupload of {args.size_mib} MiB, median of {args.repeat}, in one run")
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--skip-minio", action="store_true")
+    parser.add_argument("--dir", help="where the servers keep their data (e.g. /dev/shm: no disk in the way)")
+    args = parser.parse_args()
+    size = args.size_mib * MiB
+    work = tempfile.mkdtemp(prefix="registry-bench-uploads-", dir=args.dir)
+    path = os.path.join(work, "w.bin")
+    make_file(path, args.size_mib)
+    rows = []
+    try:
+        if not args.skip_minio:
+            rows.append(minio_row(work, path, size, args.repeat))
+
+        if not args.skip_mlflow:
+            server = RegistryServer({"REGISTRY_DATA_DIR": os.path.join(work, "sqlite-local")}, workers=2,
+                                    threads=8).start()
+            mlflow = start_mlflow(work, 2)
+            try:
+                rows.append(side_by_side("local storage: service vs MLflow server", args.repeat, size,
+                                         lambda: ours(server, path, size),
+                                         lambda n: mlflow_upload(mlflow, path, size, n), server))
+            finally:
+                server.stop()
+                mlflow.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nupload of {args.size_mib} MiB, median of {args.repeat}, in one run, data in {args.dir or 'the temp dir'}")
     print("| comparison | ours MB/s | theirs MB/s | ratio | server RSS peak growth |")
     print("|---|---|---|---|---|")
     for label, mine, theirs, ratio, growth in rows:

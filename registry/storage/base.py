@@ -1,6 +1,8 @@
 """The narrow interface every blob storage driver implements."""
 import hashlib
+import queue
 import re
+import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -29,15 +31,74 @@ def content_disposition(path, kind="attachment"):
     return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+class ChunkWorker:
+    """Hands chunks, in order, to ``consume`` on a thread of its own, then calls ``finish`` there.
+
+    Receiving a body holds the GIL (gunicorn copies it through several buffers);
+    hashing and writing release it. On their own threads they run beside the
+    receiving, on another core. At most QUEUED chunks wait. Use it as a context
+    manager: leaving waits for the thread; an error of the thread is raised by
+    the next ``put`` or on leaving.
+    """
+
+    QUEUED = 4
+
+    def __init__(self, consume, finish=None, name="chunk-worker"):
+        self._consume, self._finish = consume, finish
+        self._queue: queue.Queue = queue.Queue(self.QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def put(self, chunk):
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def __exit__(self, kind, value, traceback):
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and kind is None:
+            raise self._error
+
+    def _run(self):
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining: a put() must never block forever
+            try:
+                self._consume(chunk)
+            except BaseException as exc:  # handed to the putting thread
+                self._error = exc
+        if self._error is None and self._finish is not None:
+            try:
+                self._finish()
+            except BaseException as exc:
+                self._error = exc
+
+
 class HashingReader:
-    """Wraps a request stream: hashes and counts what passes, enforces a cap."""
+    """Wraps a request stream: hashes (on a thread of its own) and counts what passes, enforces a cap.
+
+    A context manager: ``digest`` is known once it has been left.
+    """
 
     def __init__(self, stream, max_size, expected_size=None):
         self._stream = stream
         self._max_size = max_size
         self._expected_size = expected_size
         self._hash = hashlib.sha256()
+        self._hashing = ChunkWorker(self._hash.update, name="upload-hash")
         self.size = 0
+
+    def __enter__(self):
+        self._hashing.__enter__()
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        self._hashing.__exit__(kind, value, traceback)
 
     def read(self, n=-1):
         """Up to ``n`` bytes (a chunk when ``n`` is unset), fewer only at the end of the body."""
@@ -70,7 +131,8 @@ class HashingReader:
                 "payload_too_large",
                 f"Uploads are limited to {self._max_size} bytes (REGISTRY_MAX_UPLOAD_BYTES).",
             )
-        self._hash.update(data)
+        if data:
+            self._hashing.put(data)
 
     @property
     def digest(self):

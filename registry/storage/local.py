@@ -3,13 +3,12 @@ import contextlib
 import errno
 import logging
 import os
-import queue
-import threading
 import time
 
 from ..domain.errors import StorageFull
 from ..domain.errors import StorageUnavailable
 from .base import CHUNK_SIZE
+from .base import ChunkWorker
 from .base import HashingReader
 from .base import StagedBlob
 from .base import Storage
@@ -23,58 +22,26 @@ logger = logging.getLogger(__name__)
 MIN_FREE_BYTES = 1024 * 1024
 
 
-class _Writer:
-    """Writes and syncs a file on a thread of its own while the caller receives and hashes.
+class _SyncedWrites:
+    """Writes a file, syncing every SYNC_BYTES so that the disk keeps up during
+    the upload instead of in one long fsync at the end (the last one)."""
 
-    Receiving, hashing and writing all release the GIL, so on two cores they
-    overlap; syncing every SYNC_BYTES lets the disk catch up during the upload
-    instead of in one long fsync at the end. At most QUEUED_CHUNKS wait.
-    """
-
-    QUEUED_CHUNKS = 4
     SYNC_BYTES = 32 * CHUNK_SIZE
 
     def __init__(self, file):
-        self._file = file
-        self._queue: queue.Queue = queue.Queue(self.QUEUED_CHUNKS)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
+        self._file, self._unsynced = file, 0
 
     def write(self, chunk):
-        if self._error is not None:
-            raise self._error
-        self._queue.put(chunk)
+        self._file.write(chunk)
+        self._unsynced += len(chunk)
+        if self._unsynced >= self.SYNC_BYTES:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
 
-    def __exit__(self, kind, value, traceback):
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None and kind is None:
-            raise self._error
-
-    def _run(self):
-        unsynced = 0
-        while (chunk := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # keep draining: a put() must never block forever
-            try:
-                self._file.write(chunk)
-                unsynced += len(chunk)
-                if unsynced >= self.SYNC_BYTES:
-                    self._file.flush()
-                    os.fdatasync(self._file.fileno())
-                    unsynced = 0
-            except BaseException as exc:  # handed to the receiving thread
-                self._error = exc
-        if self._error is None:
-            try:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            except BaseException as exc:
-                self._error = exc
+    def finish(self):
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
 
 class LocalStorage(Storage):
@@ -103,12 +70,14 @@ class LocalStorage(Storage):
 
     def stage(self, stream, max_size=None, expected_size=None, key=None):
         upload = self._path(new_upload_key())
-        reader = HashingReader(stream, max_size, expected_size)
         key = key or new_blob_key()
         try:
-            with self._writing(), open(upload, "wb") as out, _Writer(out) as writer:
-                while chunk := reader.read(CHUNK_SIZE):
-                    writer.write(chunk)
+            with (HashingReader(stream, max_size, expected_size) as reader, self._writing(),
+                  open(upload, "wb") as out):
+                writes = _SyncedWrites(out)
+                with ChunkWorker(writes.write, writes.finish, name="blob-writer") as writer:
+                    while chunk := reader.read(CHUNK_SIZE):
+                        writer.put(chunk)
             with self._writing():
                 os.makedirs(os.path.dirname(self._path(key)), exist_ok=True)
                 # A rename, not a copy; blobs/ only ever holds complete files.

@@ -177,10 +177,9 @@ class MinioStorage(Storage):
     def stage(self, stream, max_size=None, expected_size=None, key=None):
         # Written once, where it stays: no copy after the upload.
         key = key or new_blob_key()
-        reader = HashingReader(stream, max_size, expected_size)
         part_size = _part_size(expected_size)
         try:
-            with self._calling("store an upload"):
+            with HashingReader(stream, max_size, expected_size) as reader, self._calling("store an upload"):
                 self._client_for(part_size).put_object(
                     bucket_name=self.bucket,
                     object_name=key,
