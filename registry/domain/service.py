@@ -10,6 +10,7 @@ from peewee import IntegrityError
 from peewee import fn
 
 from ..db import is_postgres
+from ..db import postgres_turn
 from ..db import write_transaction
 from ..models import Experiment
 from ..models import ModelVersion
@@ -179,6 +180,7 @@ def lock_model(name, create=False):
     check_model_name(name)
     query = RegisteredModel.select().where(RegisteredModel.name == name)
     if is_postgres():
+        postgres_turn(f"model:{name}")
         query = query.for_update()
     model = query.clone().first()  # clone: peewee caches a query's results
     if model is None and create:
