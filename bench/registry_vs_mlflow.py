@@ -21,16 +21,16 @@ import argparse
 import concurrent.futures
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
 import time
 
-import requests
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bench.load import hammer  # noqa: E402
+from bench.load import session  # noqa: E402
+from bench.load import summary  # noqa: E402
 from bench.mlflow_compare import API  # noqa: E402
 from bench.mlflow_compare import start_mlflow  # noqa: E402
 from bench.mlflow_compare import start_ours  # noqa: E402
@@ -39,40 +39,6 @@ from tests.servers import peak_rss_growth  # noqa: E402
 from tests.servers import reset_peak_rss  # noqa: E402
 
 MiB = 1024 * 1024
-
-
-def hammer(server, clients, seconds, request_for):
-    """``clients`` threads, each on its own keep-alive session, call request_for(session, client, n) until
-    time is up or it returns False (with nothing sent); returns (latencies in s, elapsed s). request_for
-    raises on a wrong answer."""
-    latencies, stop, lock = [], time.monotonic() + seconds, threading.Lock()
-
-    def client(index):
-        http = session(server)
-        mine, n = [], 0
-        while time.monotonic() < stop:
-            started = time.perf_counter()
-            if request_for(http, index, n) is False:
-                break
-            mine.append(time.perf_counter() - started)
-            n += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, time.monotonic() - started
-
-
-def summary(latencies, elapsed):
-    """(req/s, p50 ms, p99 ms)."""
-    ordered = sorted(latencies)
-    return (len(ordered) / elapsed, statistics.median(ordered) * 1000,
-            ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000)
 
 
 def expect(response, status=200):
@@ -157,12 +123,6 @@ class Mlflow:
     def download(self, http, name):
         return http.get(f"{self.base}/api/2.0/mlflow-artifacts/artifacts/{self.artifact}", stream=True,
                         timeout=600)
-
-
-def session(server):
-    http = requests.Session()
-    http.headers.update(server.http.headers)
-    return http
 
 
 def seed(api, name, count, threads=8):

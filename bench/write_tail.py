@@ -12,83 +12,58 @@ registrations on SQLite on the 2-core machine of the issue).
 """
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import threading
-import time
-
-import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bench.load import hammer  # noqa: E402
+from bench.load import summary  # noqa: E402
 from tests.servers import MinioServer  # noqa: E402
 from tests.servers import PostgresServer  # noqa: E402
 from tests.servers import RegistryServer  # noqa: E402
 
 
-def hammer(server, clients, seconds, request_for):
-    """Run ``clients`` threads issuing request_for(client, n) until time is up; return latencies (s) and count."""
-    latencies, stop = [], time.monotonic() + seconds
-    lock = threading.Lock()
-
-    def client(index):
-        http = requests.Session()
-        http.headers["Authorization"] = f"Bearer {server.token}"
-        mine, n = [], 0
-        while time.monotonic() < stop:
-            method, path, body = request_for(index, n)
-            started = time.perf_counter()
-            response = http.request(method, server.base_url + path, json=body, timeout=60)
-            mine.append(time.perf_counter() - started)
-            assert response.status_code == 201, response.text
-            n += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, time.monotonic() - started
-
-
 def row(label, latencies, elapsed):
-    ordered = sorted(latencies)
-    p50 = statistics.median(ordered) * 1000
-    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
-    return f"| {label} | {len(ordered) / elapsed:.0f} | {p50:.2f} | {p99:.1f} | {p99 / p50:.1f} |"
+    rate, p50, p99 = summary(latencies, elapsed)
+    return f"| {label} | {rate:.0f} | {p50:.2f} | {p99:.1f} | {p99 / p50:.1f} |"
+
+
+def posting(path_for, body_for):
+    """A request_for (bench.load.hammer) that POSTs and expects 201; False when path_for has nothing left."""
+    def request(http, i, n):
+        path = path_for(i, n)
+        if path is None:
+            return False
+        response = http.post(path, json=body_for(i, n), timeout=60)
+        assert response.status_code == 201, response.text
+        return True
+    return request
 
 
 def measure(backend, env, seconds, clients):
     server = RegistryServer(env, workers=2, threads=8).start()
     try:
-        http = server.http
-        run_id = http.post(f"{server.base_url}/runs", json={}, timeout=10).json()["run_id"]
-        assert http.put(f"{server.base_url}/runs/{run_id}/artifacts/model/w.bin", data=b"w",
-                        timeout=10).status_code == 201
+        base, http = server.base_url, server.http
+        run_id = http.post(f"{base}/runs", json={}, timeout=10).json()["run_id"]
+        assert http.put(f"{base}/runs/{run_id}/artifacts/model/w.bin", data=b"w", timeout=10).status_code == 201
         source = {"source": f"runs:/{run_id}/model"}
-        registered, elapsed = hammer(server, clients, seconds,
-                                     lambda i, n: ("POST", "/models/Tail/versions", source))
+        registered, elapsed = hammer(server, clients, seconds, posting(
+            lambda i, n: f"{base}/models/Tail/versions", lambda i, n: source))
         rows = [row(f"{backend}: register, {clients} clients", registered, elapsed)]
         versions = len(registered)
-        # Each client moves its own share of the versions just registered.
-        moved, elapsed = hammer(server, clients, seconds,
-                                lambda i, n: ("POST", f"/models/Tail/versions/{1 + i + n * clients}/transitions",
-                                              {"stage": "Staging"}) if 1 + i + n * clients <= versions else
-                                ("POST", "/models/Tail/versions", source))
+        # Each client moves its own share of the versions just registered, then stops.
+        moved, elapsed = hammer(server, clients, seconds, posting(
+            lambda i, n: f"{base}/models/Tail/versions/{1 + i + n * clients}/transitions"
+            if 1 + i + n * clients <= versions else None,
+            lambda i, n: {"stage": "Staging"}))
         rows.append(row(f"{backend}: None→Staging, {clients} clients", moved, elapsed))
-        http.post(f"{server.base_url}/models/Tail/versions/1/transitions", json={"stage": "Production"}, timeout=10)
-        lookups = []
-        stop = time.monotonic() + seconds
-        while time.monotonic() < stop:
-            started = time.perf_counter()
-            response = http.get(f"{server.base_url}/models/Tail/versions/production", timeout=10)
-            lookups.append(time.perf_counter() - started)
-            assert response.status_code == 200
-        rows.append(row(f"{backend}: Production lookup, 1 client, keep-alive", lookups, sum(lookups)))
+        http.post(f"{base}/models/Tail/versions/1/transitions", json={"stage": "Production"}, timeout=10)
+
+        def lookup(session, i, n):
+            assert session.get(f"{base}/models/Tail/versions/production", timeout=10).status_code == 200
+
+        rows.append(row(f"{backend}: Production lookup, 1 client, keep-alive", *hammer(server, 1, seconds, lookup)))
         return rows
     finally:
         server.stop()

@@ -1,13 +1,10 @@
 """Compiled read statements give exactly what their peewee query gives, for any arguments, on both databases."""
 import datetime
-import io
 import math
 
 import pytest
 
-from registry.domain import runs
 from registry.domain import service
-from registry.domain.auth import Principal
 from registry.domain.run_data import Batch
 from registry.domain.run_data import log_batch
 from registry.domain.values import MetricPoint
@@ -15,8 +12,8 @@ from registry.models import ModelVersion
 from registry.models import RegisteredModel
 from registry.statements import MAX_KEPT_LIST_LENGTH
 from registry.statements import Statement
-
-OPERATOR = Principal(name="operator", role="admin")
+from tests.test_service import OPERATOR
+from tests.test_service import _run
 
 
 @pytest.fixture
@@ -26,11 +23,10 @@ def storage(app):
 
 
 def _versions(storage, count):
-    run = runs.create_run(OPERATOR, name="stmt")
-    runs.upload_artifact(OPERATOR, storage, run.run_id, "m/w.bin", io.BytesIO(b"w"), max_size=None)
+    run_id = _run(storage, {"m/w.bin": b"w"})
     for _ in range(count):
-        service.register_version(OPERATOR, "Stmt", f"runs:/{run.run_id}/m")
-    return run.run_id
+        service.register_version(OPERATOR, "Stmt", f"runs:/{run_id}/m")
+    return run_id
 
 
 def test_rows_are_the_querys_own_rows_with_fields_converted(storage):
@@ -67,4 +63,4 @@ def test_a_metric_that_is_nan_reaches_the_lineage_as_nan(storage):
     lineage = service.get_version(OPERATOR, "Stmt", "1").lineage
     assert lineage.metrics["acc"] == 0.5 and math.isnan(lineage.metrics["loss"])
     assert list(lineage.metrics) == ["acc", "loss"] and lineage.params == {"lr": "0.1"}
-    assert lineage.experiment == "Default" and lineage.run_name == "stmt"
+    assert lineage.experiment == "Default" and lineage.run_name == "svc"
