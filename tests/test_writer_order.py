@@ -9,6 +9,7 @@ import pytest
 from registry.db import FifoLock
 from registry.db import database
 from registry.db import write_transaction
+from registry.domain import audit
 from registry.domain import runs
 from registry.domain import service
 from registry.domain.auth import Principal
@@ -57,6 +58,20 @@ def test_a_waiter_that_times_out_gives_up_its_place():
 @pytest.mark.parametrize("backend", ["postgres-minio"])
 def test_postgres_writers_of_a_model_queue_for_its_turn_and_other_models_do_not_wait(app):
     """The turn is an advisory lock (queued in arrival order, unlike row locks), one per model."""
+    finished = _writer_behind(app, lambda: service.lock_model("A", create=True), waiting="A", free="B")
+    assert finished["B"][0] == 1 and finished["A"][0] == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres-minio"])
+def test_postgres_appends_to_the_audit_log_queue_for_their_turn_across_models(app):
+    finished = _writer_behind(app, audit.lock_head, waiting="C")
+    assert finished["C"][0] == 1
+
+
+def _writer_behind(app, hold, waiting, free=None):
+    """While a transaction holds what ``hold`` takes, a writer of model ``waiting`` queues for its turn
+    in the lock manager, and one of ``free`` (if given) goes through; once it commits, the waiting
+    writer goes on. Returns {model: (version registered, when)}."""
     operator = Principal(name="operator", role="admin")
     with app.app_context():
         run = runs.create_run(operator, name="turns")
@@ -70,9 +85,9 @@ def test_postgres_writers_of_a_model_queue_for_its_turn_and_other_models_do_not_
             work()
             database.close()
 
-    def hold_a():
+    def holding():
         with write_transaction():
-            service.lock_model("A", create=True)
+            hold()
             held.set()
             release.wait(10)
 
@@ -80,24 +95,26 @@ def test_postgres_writers_of_a_model_queue_for_its_turn_and_other_models_do_not_
         version = service.register_version(operator, name, source)
         finished[name] = (version.version, time.monotonic())
 
-    holder = threading.Thread(target=in_app, args=(hold_a,))
+    holder = threading.Thread(target=in_app, args=(holding,))
     holder.start()
     assert held.wait(10)
-    writer_a = threading.Thread(target=in_app, args=(lambda: register("A"),))
-    writer_a.start()
+    writer = threading.Thread(target=in_app, args=(lambda: register(waiting),))
+    writer.start()
     with app.app_context():
         deadline = time.monotonic() + 5
         while _advisory_waiters() < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert _advisory_waiters() == 1  # the writer of A waits for its turn, in the lock manager's queue
-        register("B")  # another model: no wait
+        assert _advisory_waiters() == 1  # the writer waits for its turn, in the lock manager's queue
+        if free is not None:
+            register(free)
         database.close()
-    assert "A" not in finished and finished["B"][0] == 1
+    assert waiting not in finished
     released = time.monotonic()
     release.set()
     holder.join(10)
-    writer_a.join(10)
-    assert finished["A"][0] == 1 and finished["A"][1] >= released
+    writer.join(10)
+    assert finished[waiting][1] >= released
+    return finished
 
 
 def _advisory_waiters():

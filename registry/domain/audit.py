@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from peewee import fn
 
 from ..db import is_postgres
+from ..db import postgres_turn
 from ..models import AuditHead
 from ..models import AuditRecord
 from ..models import RegisteredModel
@@ -68,7 +69,10 @@ def lock_head():
     Every append takes it, after any model lock (a fixed order, so no deadlocks).
     """
     query = AuditHead.select().where(AuditHead.id == 1)
-    return (query.for_update() if is_postgres() else query).get()
+    if is_postgres():
+        postgres_turn("audit head")  # appends in arrival order, across models
+        query = query.for_update()
+    return query.get()
 
 
 def append(action, actor, *, model=None, version=None, from_stage=None, to_stage=None,
