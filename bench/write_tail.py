@@ -1,5 +1,5 @@
-"""Write latency under contention: 16 clients registering versions of one model, then moving them None→Staging;
-and, for reference, the Production lookup of one client on a keep-alive connection.
+"""Write latency under contention: 16 clients registering versions of one model (or of --models models),
+then moving them None→Staging; and, for reference, the Production lookup of one client on a keep-alive connection.
 
 Against `registry serve` (2 workers x 8 threads), on SQLite + local disk and on PostgreSQL + MinIO,
 each client on its own keep-alive connection, for --seconds per operation. Prints throughput, p50,
