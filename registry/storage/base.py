@@ -54,6 +54,9 @@ class ChunkWorker:
         return self
 
     def put(self, chunk):
+        if not self._thread.is_alive() and self._error is None:
+            # Not entered (or already left): the queue would fill and block forever.
+            raise RuntimeError("ChunkWorker.put outside its with block")
         if self._error is not None:
             raise self._error
         self._queue.put(chunk)
