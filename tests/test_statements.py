@@ -64,3 +64,16 @@ def test_a_metric_that_is_nan_reaches_the_lineage_as_nan(storage):
     assert lineage.metrics["acc"] == 0.5 and math.isnan(lineage.metrics["loss"])
     assert list(lineage.metrics) == ["acc", "loss"] and lineage.params == {"lr": "0.1"}
     assert lineage.experiment == "Default" and lineage.run_name == "svc"
+
+
+def test_later_calls_convert_and_join_as_the_first_did(storage):
+    # The wrapper's column set-up is worked out on the first call that returns rows and reused.
+    _versions(storage, 2)
+    with_model = Statement(lambda number: ModelVersion.select(ModelVersion, RegisteredModel)
+                           .join(RegisteredModel).where(ModelVersion.version == number))
+    assert with_model.rows(99) == []
+    for number in (1, 2, 1):
+        (version,) = with_model.rows(number)
+        assert version.version == number and version.model.name == "Stmt"
+        assert isinstance(version.created_at, datetime.datetime) and version.tags == {}
+        assert version == ModelVersion.get(ModelVersion.version == number)
