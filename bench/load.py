@@ -1,9 +1,14 @@
 """Load from many clients at once, each on its own keep-alive connection, for the side-by-side benches."""
+import re
+import shutil
 import statistics
+import subprocess
 import threading
 import time
 
 import requests
+
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def session(server):
@@ -45,3 +50,34 @@ def summary(latencies, elapsed):
     ordered = sorted(latencies)
     return (len(ordered) / elapsed, statistics.median(ordered) * 1000,
             ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000)
+
+
+def require_wrk():
+    """wrk's path; exits with how to get it when it is missing."""
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (it drives the lookups from outside Python)")
+    return path
+
+
+def wrk(server, path, connections, seconds):
+    """wrk's (req/s, p50 ms, p99 ms) for GET ``path``, ``connections`` keep-alive connections sending
+    what ``server.http`` sends. A C load generator: it leaves the cores to the server, where Python
+    client threads need more CPU per request than a fast server does. Raises on any error or non-2xx."""
+    command = [require_wrk(), f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+               "--timeout", "60s"]
+    for name, value in server.http.headers.items():
+        if name.lower() == "authorization":
+            command += ["-H", f"{name}: {value}"]
+    out = subprocess.run(command + [server.base + path], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors from {server.name}:\n{out}")
+
+    def latency(percent):
+        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        if found is None:
+            raise RuntimeError(f"no {percent}% latency in wrk's output:\n{out}")
+        return float(found.group(1)) * _WRK_UNITS[found.group(2)]
+
+    rate = float(re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE).group(1))
+    return rate, latency(50), latency(99)

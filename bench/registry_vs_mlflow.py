@@ -6,6 +6,8 @@ drives both, each client thread on its own keep-alive connection, for --seconds 
   * the Production lookup with 50 and with 10,000 versions of the model, 16 clients
     (ours: GET /models/{name}/versions/production; MLflow: get-latest-versions for Production);
   * the same lookup, 1 client, p50;
+  * the lookups again from wrk, a C load generator (apt-get install wrk): the Python clients above
+    take much of the two cores themselves, which caps a fast server's figure and not a slow one's;
   * registering a version, 16 clients (p50, p99);
   * None -> Staging, 16 clients (p50, p99);
   * a 256 MiB download, and the server tree's RSS idle and at its peak during it.
@@ -29,8 +31,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from bench.load import hammer  # noqa: E402
+from bench.load import require_wrk  # noqa: E402
 from bench.load import session  # noqa: E402
 from bench.load import summary  # noqa: E402
+from bench.load import wrk  # noqa: E402
 from bench.mlflow_compare import API  # noqa: E402
 from bench.mlflow_compare import start_mlflow  # noqa: E402
 from bench.mlflow_compare import start_ours  # noqa: E402
@@ -75,8 +79,11 @@ class Ours:
         self.transition(http, name, version, "Staging")
         self.transition(http, name, version, "Production")
 
+    def production_path(self, name):
+        return f"/models/{name}/versions/production"
+
     def production(self, http, name):
-        expect(http.get(f"{self.base}/models/{name}/versions/production", timeout=60))
+        expect(http.get(self.base + self.production_path(name), timeout=60))
 
     def download(self, http, name):
         return http.get(f"{self.base}/models/{name}/versions/1/files/w.bin", stream=True, timeout=600)
@@ -115,9 +122,11 @@ class Mlflow:
     def promote(self, http, name, version):
         self.transition(http, name, version, "Production")
 
+    def production_path(self, name):
+        return f"{API}/registered-models/get-latest-versions?name={name}&stages=Production"
+
     def production(self, http, name):
-        found = expect(http.get(f"{self.base}{API}/registered-models/get-latest-versions",
-                                params={"name": name, "stages": "Production"}, timeout=60)).json()
+        found = expect(http.get(self.base + self.production_path(name), timeout=60)).json()
         assert found["model_versions"], found
 
     def download(self, http, name):
@@ -167,7 +176,11 @@ def bench(api, args, path):
         print(f"{api.server.name}: seeded {count} versions in {time.monotonic() - started:.0f} s", file=sys.stderr)
         rows[f"Production lookup, {count} versions, {clients} clients"] = summary(
             *hammer(api.server, clients, seconds, lookup(f"Lookup{count}")))
+        rows[f"Production lookup, {count} versions, {clients} connections (wrk)"] = wrk(
+            api.server, api.production_path(f"Lookup{count}"), clients, seconds)
     rows["Production lookup, 50 versions, 1 client"] = summary(*hammer(api.server, 1, seconds, lookup("Lookup50")))
+    rows["Production lookup, 50 versions, 1 connection (wrk)"] = wrk(
+        api.server, api.production_path("Lookup50"), 1, seconds)
 
     registered = []
     api.create_model(api.server.http, "Tail")
@@ -202,6 +215,7 @@ def main():
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    require_wrk()
     workdir = tempfile.mkdtemp(prefix="registry-vs-mlflow-")
     path = os.path.join(workdir, "w.bin")
     with open(path, "wb") as f:

@@ -1,4 +1,5 @@
 """Signed webhooks that follow the audit log, against real receivers on loopback and a real `registry serve`."""
+import datetime
 import json
 import re
 import statistics
@@ -6,7 +7,11 @@ import time
 
 import pytest
 
+from registry.delivery import outbox
 from registry.delivery import sender
+from registry.models import Webhook
+from registry.models import WebhookDelivery
+from registry.models import utcnow
 from tests.conftest import expect_error
 from tests.receivers import Receiver
 from tests.servers import RegistryServer
@@ -333,3 +338,25 @@ def test_ipv6_internal_literals_are_refused_by_the_use_case(url):
 
     with pytest.raises(RegistryError, match="loopback, link-local or private address"):
         check_url(url, allow_private=False)
+
+
+def test_due_gives_the_oldest_ready_delivery_of_each_model_up_to_the_limit(app):
+    with app.app_context():
+        hook = Webhook.create(url="https://example.com/h", events="[]", models="[]", secret="", description="",
+                              active=True, after_record=0, created_by="test")
+        now = utcnow()
+
+        def delivery(model, status="pending", later=0):
+            return WebhookDelivery.create(webhook=hook, model_name=model, event="e", payload="{}", status=status,
+                                          attempts=0, next_attempt_at=now + datetime.timedelta(seconds=later)).id
+
+        a1, b1, a2, c1 = delivery("A"), delivery("B"), delivery("A"), delivery("C")
+        delivery("D", later=3600)  # not yet time
+        delivery("E", status="delivered")
+        # a2 waits behind a1: a model's events arrive in order.
+        assert [d.id for d in outbox.due(8, set())] == [a1, b1, c1]
+        assert [d.id for d in outbox.due(2, set())] == [a1, b1]
+        assert [d.id for d in outbox.due(2, {a1})] == [b1, c1]
+        assert outbox.due(2, set())[0].webhook.url == "https://example.com/h"
+        WebhookDelivery.update(status="delivered").where(WebhookDelivery.id == a1).execute()
+        assert [d.id for d in outbox.due(8, set())] == [b1, a2, c1]

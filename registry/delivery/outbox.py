@@ -22,6 +22,7 @@ from ..models import Webhook
 from ..models import WebhookAttempt
 from ..models import WebhookDelivery
 from ..models import utcnow
+from ..statements import Statement
 from . import events
 
 FOLLOWER = "webhooks"
@@ -38,11 +39,38 @@ def _wants(webhook, record):
     return not patterns or any(fnmatch.fnmatchcase(record.model or "", p) for p in patterns)
 
 
+# Every delivery loop runs these every tick (20 a second), mostly to find nothing: compiled once.
+_FOLLOWED_AND_HEAD = Statement(lambda name: OutboxFollower.select(
+    OutboxFollower.cursor, AuditHead.select(AuditHead.last_id).where(AuditHead.id == 1))
+    .where(OutboxFollower.name == name).tuples())
+
+
+def _due_query(now, limit):
+    earlier = WebhookDelivery.alias()
+    blocked = (earlier.select(earlier.id)
+               .where((earlier.webhook == WebhookDelivery.webhook) & (earlier.status == "pending")
+                      & (earlier.model_name == WebhookDelivery.model_name) & (earlier.id < WebhookDelivery.id)))
+    return (WebhookDelivery.select(WebhookDelivery, Webhook)
+            .join(Webhook, JOIN.INNER)
+            .where((WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now)
+                   & ~fn.EXISTS(blocked))
+            .order_by(WebhookDelivery.id).limit(limit))
+
+
+_DUE = Statement(_due_query)
+_FOLLOWER = Statement(lambda name: OutboxFollower.select().where(OutboxFollower.name == name))
+
+
+def follower() -> OutboxFollower:
+    """The delivery loops' row: the cursor into the audit log, and who holds the lease until when."""
+    return _FOLLOWER.first(FOLLOWER)
+
+
 def fan_out(public_url: str) -> int:
     """Queue a delivery per (new event, webhook that wants it); advance the cursor. Returns records read."""
     # Most ticks find nothing new: a read, without taking SQLite's write lock.
-    cursor = OutboxFollower.select(OutboxFollower.cursor).where(OutboxFollower.name == FOLLOWER).scalar()
-    if AuditHead.select(AuditHead.last_id).where(AuditHead.id == 1).scalar() <= cursor:
+    cursor, head = _FOLLOWED_AND_HEAD.first(FOLLOWER)
+    if head <= cursor:
         return 0
     with write_transaction():
         follower = OutboxFollower.get(OutboxFollower.name == FOLLOWER)
@@ -66,16 +94,8 @@ def fan_out(public_url: str) -> int:
 def due(limit: int, busy: set) -> list:
     """Pending deliveries whose time has come, each the oldest pending one of its webhook and model
     (so a model's events arrive in order), skipping deliveries in ``busy``."""
-    earlier = WebhookDelivery.alias()
-    blocked = (earlier.select(earlier.id)
-               .where((earlier.webhook == WebhookDelivery.webhook) & (earlier.status == "pending")
-                      & (earlier.model_name == WebhookDelivery.model_name) & (earlier.id < WebhookDelivery.id)))
-    query = (WebhookDelivery.select(WebhookDelivery, Webhook)
-             .join(Webhook, JOIN.INNER)
-             .where((WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= utcnow())
-                    & ~fn.EXISTS(blocked))
-             .order_by(WebhookDelivery.id).limit(limit + len(busy)))
-    return [d for d in query if d.id not in busy][:limit]
+    now = WebhookDelivery.next_attempt_at.db_value(utcnow())
+    return [d for d in _DUE.rows(now, limit + len(busy)) if d.id not in busy][:limit]
 
 
 def claim(delivery) -> bool:

@@ -45,7 +45,7 @@ class Worker:
         now = utcnow()
         if self.lease_until is not None and self.lease_until - now > datetime.timedelta(seconds=LEASE_SECONDS / 2):
             return True
-        current = OutboxFollower.get(OutboxFollower.name == outbox.FOLLOWER)
+        current = outbox.follower()
         if current.holder != self.holder and current.lease_until is not None and current.lease_until > now:
             self.lease_until = None
             return False
