@@ -1,5 +1,6 @@
 """Local-disk driver: the embedded default, keys are files under a root directory."""
 import contextlib
+import ctypes
 import errno
 import logging
 import os
@@ -22,26 +23,58 @@ logger = logging.getLogger(__name__)
 MIN_FREE_BYTES = 1024 * 1024
 
 
+# Linux's sync_file_range(2) flags.
+_WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4
+
+
+def _sync_file_range():
+    """libc's sync_file_range, or None where there is none (then every window is fdatasync'ed)."""
+    try:
+        function = ctypes.CDLL("libc.so.6", use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return function
+
+
 class _SyncedWrites:
-    """Writes a file, syncing every SYNC_BYTES so that the disk keeps up during
-    the upload instead of in one long fsync at the end (the last one)."""
+    """Writes a file that is on the disk when ``finish`` returns, keeping the disk busy during the
+    upload rather than in one long fsync at the end.
+
+    Each SYNC_BYTES window is handed to the disk as soon as it is written (sync_file_range WRITE,
+    which does not wait), and the window before it is waited for, so at most two windows are
+    unwritten and the final fsync has little left. fdatasync per window blocked receiving while the
+    disk caught up; this overlaps the two.
+    """
 
     SYNC_BYTES = 32 * CHUNK_SIZE
+    _range = staticmethod(_sync_file_range())
 
     def __init__(self, file):
-        self._file, self._unsynced = file, 0
+        self._file, self._written, self._window = file, 0, 0
+        self._fd = file.fileno()
 
     def write(self, chunk):
         self._file.write(chunk)
-        self._unsynced += len(chunk)
-        if self._unsynced >= self.SYNC_BYTES:
+        self._written += len(chunk)
+        if self._written - self._window >= self.SYNC_BYTES:
             self._file.flush()
-            os.fdatasync(self._file.fileno())
-            self._unsynced = 0
+            self._sync_window(self._window, self._written)
+            self._window = self._written
+
+    def _sync_window(self, start, end):
+        if self._range is not None:
+            earlier = max(0, start - self.SYNC_BYTES)
+            # A length of 0 would mean "to the end of the file": the first window has none before it.
+            if (self._range(self._fd, start, end - start, _WRITE) == 0
+                    and (start == earlier or self._range(self._fd, earlier, start - earlier,
+                                                         _WAIT_BEFORE | _WRITE | _WAIT_AFTER) == 0)):
+                return
+        os.fdatasync(self._fd)
 
     def finish(self):
         self._file.flush()
-        os.fsync(self._file.fileno())
+        os.fsync(self._fd)
 
 
 class LocalStorage(Storage):
