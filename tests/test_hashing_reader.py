@@ -1,11 +1,13 @@
-"""The upload reader: the digest and size of what passed (hashed on its own thread), its cap, and misuse."""
+"""The upload reader (digest and size of what passed, hashed on its own thread; cap; misuse) and its chunk worker."""
 import hashlib
 import io
+import threading
 
 import pytest
 
 from registry.domain.errors import RegistryError
 from registry.storage.base import CHUNK_SIZE
+from registry.storage.base import ChunkWorker
 from registry.storage.base import HashingReader
 
 
@@ -31,3 +33,34 @@ def test_reading_outside_the_with_block_fails_instead_of_hanging():
     reader = HashingReader(io.BytesIO(b"x"), None)
     with pytest.raises(RuntimeError, match="outside its with block"):
         reader.read()
+
+
+def test_the_chunk_worker_hands_over_every_chunk_in_order_and_what_waits_in_one_call():
+    batches, started, release = [], threading.Event(), threading.Event()
+
+    def consume(batch):
+        started.set()
+        release.wait(5)  # holds the thread while the next chunks queue up
+        batches.append(batch)
+
+    with ChunkWorker(consume, lambda: batches.append("finished")) as worker:
+        worker.put(0)
+        assert started.wait(5)
+        for n in range(1, 1 + ChunkWorker.QUEUED):
+            worker.put(n)
+        release.set()
+        for n in range(1 + ChunkWorker.QUEUED, 20):
+            worker.put(n)
+    assert batches[-1] == "finished"
+    assert [n for batch in batches[:-1] for n in batch] == list(range(20))
+    # The chunks queued while the first call ran came in one later call, not one call each.
+    assert batches[0] == [0] and batches[1] == list(range(1, 1 + ChunkWorker.QUEUED))
+
+
+def test_a_failure_of_the_chunk_worker_reaches_the_putting_thread():
+    def consume(batch):
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"), ChunkWorker(consume) as worker:
+        for n in range(50):  # never blocks forever: the worker keeps draining after the error
+            worker.put(n)

@@ -22,7 +22,7 @@ def _write(path, sizes):
     with open(path, "wb") as f:
         writes = local._SyncedWrites(f)
         for chunk in data:
-            writes.write(chunk)
+            writes.write([chunk])
         writes.finish()
     return b"".join(data)
 
@@ -51,3 +51,12 @@ def test_without_sync_file_range_every_window_is_fdatasynced_and_the_file_is_who
     expected = _write(tmp_path / "blob", sizes)
     assert (tmp_path / "blob").read_bytes() == expected
     assert len(synced) == sum(sizes) // MiB
+
+
+def test_chunks_handed_over_together_are_written_in_order(tmp_path):
+    with open(tmp_path / "blob", "wb") as f:
+        writes = local._SyncedWrites(f)
+        writes.write([b"ab", b"", b"cde"])
+        writes.write([b"f"])
+        writes.finish()
+    assert (tmp_path / "blob").read_bytes() == b"abcdef"

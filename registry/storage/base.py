@@ -33,6 +33,7 @@ def content_disposition(path, kind="attachment"):
 
 class ChunkWorker:
     """Hands chunks, in order, to ``consume`` on a thread of its own, then calls ``finish`` there.
+    ``consume`` gets a list: every chunk waiting when the thread comes for more.
 
     Receiving a body holds the GIL (gunicorn copies it through several buffers);
     hashing and writing release it. On their own threads they run beside the
@@ -68,11 +69,22 @@ class ChunkWorker:
             raise self._error
 
     def _run(self):
-        while (chunk := self._queue.get()) is not None:
-            if self._error is not None:
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            # What else already waits goes in the same call: each call gives up
+            # the GIL and must take it back from the receiving thread.
+            while len(batch) <= self.QUEUED:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batch:
+                batch, done = batch[:batch.index(None)], True
+            if not batch or self._error is not None:
                 continue  # keep draining: a put() must never block forever
             try:
-                self._consume(chunk)
+                self._consume(batch)
             except BaseException as exc:  # handed to the putting thread
                 self._error = exc
         if self._error is None and self._finish is not None:
@@ -93,7 +105,7 @@ class HashingReader:
         self._max_size = max_size
         self._expected_size = expected_size
         self._hash = hashlib.sha256()
-        self._hashing = ChunkWorker(self._hash.update, name="upload-hash")
+        self._hashing = ChunkWorker(self._update, name="upload-hash")
         self.size = 0
 
     def __enter__(self):
@@ -102,6 +114,10 @@ class HashingReader:
 
     def __exit__(self, kind, value, traceback):
         self._hashing.__exit__(kind, value, traceback)
+
+    def _update(self, chunks):
+        for chunk in chunks:
+            self._hash.update(chunk)
 
     def read(self, n=-1):
         """Up to ``n`` bytes (a chunk when ``n`` is unset), fewer only at the end of the body."""
