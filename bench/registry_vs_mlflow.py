@@ -241,8 +241,8 @@ def main():
         elif operation.startswith("download"):
             print(f"| {operation} | {ours[0]:.0f} MB/s | {theirs[0]:.0f} MB/s | {ours[0] / theirs[0]:.2f}× |")
         else:
-            print(f"| {operation} | {ours[0]:.0f} req/s, p50 {ours[1]:.1f} ms, p99 {ours[2]:.0f} ms "
-                  f"| {theirs[0]:.1f} req/s, p50 {theirs[1]:.1f} ms, p99 {theirs[2]:.0f} ms "
+            print(f"| {operation} | {ours[0]:.0f} req/s, p50 {ours[1]:.2f} ms, p99 {ours[2]:.0f} ms "
+                  f"| {theirs[0]:.1f} req/s, p50 {theirs[1]:.2f} ms, p99 {theirs[2]:.0f} ms "
                   f"| {ours[0] / theirs[0]:.1f}× |")
 
 
