@@ -51,8 +51,8 @@ class _SyncedWrites:
     _range = staticmethod(_sync_file_range())
 
     def __init__(self, file):
-        self._file, self._written, self._window = file, 0, 0
-        self._fd = file.fileno()
+        # Written with writev on the descriptor: the file object's buffer is never used.
+        self._fd, self._written, self._window = file.fileno(), 0, 0
 
     def write(self, chunks):
         """Append ``chunks``, as a rule in one system call: each call gives up the GIL and must take
@@ -79,7 +79,6 @@ class _SyncedWrites:
         os.fdatasync(self._fd)
 
     def finish(self):
-        self._file.flush()
         os.fsync(self._fd)
 
 
