@@ -84,6 +84,14 @@ def _no_banner_and_no_unread_body(response):
 
 
 def _body_was_read(request):
+    from .request_log import body_bytes_read
+
+    # gunicorn marks its input as terminated, so werkzeug's stream counts
+    # against the upload limit, not Content-Length, and is never "exhausted"
+    # by a whole body: compare what was read with the length instead.
+    read = body_bytes_read()
+    if request.content_length is not None and read is not None:
+        return read >= request.content_length
     try:
         return getattr(request.stream, "is_exhausted", True)
     except HTTPException:  # refused before reading (over MAX_CONTENT_LENGTH)

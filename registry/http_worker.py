@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
+from gunicorn.http.body import Body
+from gunicorn.http.body import LengthReader
 from gunicorn.workers.gthread import TConn
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -84,20 +86,34 @@ class _ClientSocket(socket.socket):
         if not self.gettimeout():  # the event loop's non-blocking reads
             return super().recv(bufsize, flags)
         started = time.monotonic()
+        data = self._within_deadline(super().recv, bufsize, flags)
+        self._count(started, len(data))
+        return data
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        if not self.gettimeout():
+            return super().recv_into(buffer, nbytes, flags)
+        started = time.monotonic()
+        received = self._within_deadline(super().recv_into, buffer, nbytes, flags)
+        self._count(started, received)
+        return received
+
+    def _within_deadline(self, receive, *args):
         try:
-            data = super().recv(bufsize, flags)
+            return receive(*args)
         except TimeoutError:
             raise ClientTooSlow(f"no bytes from the client for {self.limits.body_timeout:g} s") from None
+
+    def _count(self, started, received):
         # Only time spent waiting on the client counts, not time the app spent
         # storing what it had already received.
         self._waited += time.monotonic() - started
-        self._received += len(data)
+        self._received += received
         if self._waited >= self.limits.body_timeout:
             if self._received < self.limits.min_body_rate * self._waited:
                 raise ClientTooSlow(f"the client sent {self._received} bytes in {self._waited:.0f} s, "
                                     f"under {self.limits.min_body_rate} bytes/s")
             self.start_request()
-        return data
 
     def sendall(self, data, flags=0):
         view = memoryview(data)
@@ -106,6 +122,69 @@ class _ClientSocket(socket.socket):
                 super().sendall(view[start:start + SEND_SLICE], flags)
         except TimeoutError:
             raise ClientTooSlow(f"the client read nothing for {self.limits.body_timeout:g} s") from None
+
+
+class _SocketBodyReader:
+    """A request body of known length, received straight into the reader's buffer.
+
+    gunicorn's LengthReader passes each byte through its Unreader's BytesIO,
+    then Body's, slicing both, all while holding the GIL: on a 256 MiB upload
+    the request thread spent most of its CPU there (py-spy), beside the
+    threads that hash and store. Here the kernel copies into the buffer given.
+    """
+
+    def __init__(self, sock, unreader, length):
+        # What gunicorn read ahead of the body; past the body's end it is the
+        # next request's, and goes back.
+        buffered = unreader.take_buffered()
+        self._ahead = memoryview(buffered[:length])
+        if len(buffered) > length:
+            unreader.unread(buffered[length:])
+        self._sock = sock
+        self._remaining = length
+
+    def readinto(self, buffer):
+        """Fill ``buffer`` (short only at the end of the body, or if the client closed); return the count."""
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self._remaining)
+        got = min(wanted, len(self._ahead))
+        view[:got] = self._ahead[:got]
+        self._ahead = self._ahead[got:]
+        while got < wanted:
+            received = self._sock.recv_into(view[got:wanted])
+            if not received:
+                break
+            got += received
+        self._remaining -= got
+        return got
+
+    def read(self, size):
+        buffer = bytearray(min(size, self._remaining))
+        del buffer[self.readinto(buffer):]
+        return bytes(buffer)
+
+
+class _DirectBody(Body):
+    """gunicorn's request body, reading through a _SocketBodyReader while nothing is held back by readline."""
+
+    def readinto(self, buffer):
+        if self.buf.tell():
+            data = super().read(len(buffer))
+            buffer[:len(data)] = data
+            return len(data)
+        return self._direct(self.reader.readinto, buffer)
+
+    def read(self, size=None):
+        if self.buf.tell():
+            return super().read(size)
+        return self._direct(self.reader.read, self.getsize(size))
+
+    def _direct(self, read, *args):
+        try:
+            return read(*args)
+        except Exception:
+            self.failed = True  # where the next request starts is unknown: the connection is not reused
+            raise
 
 
 def _wanted_bytes(buffered):
@@ -267,6 +346,8 @@ class SlowClientSafeWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         streamed = _streams_body(req)
+        if streamed and isinstance(req.body.reader, LengthReader):
+            req.body = _DirectBody(_SocketBodyReader(conn.sock, req.unreader, req.body.reader.length))
         if streamed and not self._body_slots.acquire(blocking=False):
             self.log.info("refusing a streamed body from %s: every upload thread is busy", conn.client)
             try:

@@ -46,6 +46,12 @@ def request_id() -> str | None:
     return summary.request_id if summary else None
 
 
+def body_bytes_read() -> int | None:
+    """How many bytes of this request's body the application has read (None outside a counted request)."""
+    summary = request.environ.get(_ENVIRON_KEY) if has_request_context() else None
+    return summary.bytes_in if summary else None
+
+
 def note_error(code: str) -> None:
     """Called by each surface's error renderers: the code this request failed with (the first one noted)."""
     if has_request_context() and _ENVIRON_KEY in request.environ:
@@ -74,6 +80,17 @@ class _CountingInput:
         data = self._stream.read(*args)
         self._summary.bytes_in += len(data)
         return data
+
+    def readinto(self, buffer):
+        # werkzeug reads through this when it exists: into its own buffer, with no copy here.
+        if hasattr(self._stream, "readinto"):
+            received = self._stream.readinto(buffer)
+        else:
+            data = self._stream.read(len(buffer))
+            received = len(data)
+            buffer[:received] = data
+        self._summary.bytes_in += received
+        return received
 
     def readline(self, *args):
         data = self._stream.readline(*args)
