@@ -1,6 +1,7 @@
 """The upload reader (digest and size of what passed, hashed on its own thread; cap; misuse) and its chunk worker."""
 import hashlib
 import io
+import os
 import threading
 
 import pytest
@@ -64,3 +65,25 @@ def test_a_failure_of_the_chunk_worker_reaches_the_putting_thread():
     with pytest.raises(OSError, match="disk on fire"), ChunkWorker(consume) as worker:
         for n in range(50):  # never blocks forever: the worker keeps draining after the error
             worker.put(n)
+
+
+def test_finish_gives_the_digest_of_everything_read_before_the_with_block_ends():
+    data = os.urandom(3 * CHUNK_SIZE + 5)
+    read = data[:2 * CHUNK_SIZE + 5]
+    with HashingReader(io.BytesIO(data), None) as reader:
+        assert reader.read(len(read)) == read
+        assert reader.finish() == hashlib.sha256(read).digest()
+        assert reader.finish() == hashlib.sha256(read).digest()  # asking twice is harmless
+        with pytest.raises(RuntimeError, match="outside its with block"):
+            reader.read(1)  # reading ends with finish: a later chunk could not be in the digest
+    assert reader.digest == hashlib.sha256(read).hexdigest()
+
+
+def test_close_raises_the_chunk_workers_failure():
+    def consume(batch):
+        raise OSError("disk on fire")
+
+    worker = ChunkWorker(consume).__enter__()
+    worker.put(1)
+    with pytest.raises(OSError, match="disk on fire"):
+        worker.close()

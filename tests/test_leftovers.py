@@ -45,11 +45,11 @@ def test_start_up_removes_what_killed_uploads_left_and_keeps_recent_ones(tmp_pat
     try:
         run_id = server.http.post(f"{server.base_url}/runs", json={}, timeout=10).json()["run_id"]
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        # 20 MiB announced, 9 MiB sent: a staging file, or on MinIO a multipart
-        # upload holding its first 8 MiB part.
+        # 18 MiB sent with no length: a staging file, or on MinIO a multipart
+        # upload holding its first 16 MiB part.
         sock.sendall((f"PUT /runs/{run_id}/artifacts/cut.bin HTTP/1.1\r\nHost: x\r\n"
-                      f"Authorization: Bearer {server.token}\r\nContent-Length: {20 * MiB}\r\n\r\n").encode()
-                     + b"c" * (9 * MiB))
+                      f"Authorization: Bearer {server.token}\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+                     + (b"%x\r\n" % MiB + b"c" * MiB + b"\r\n") * 18)
         wait_until(lambda: leftover_uploads(storage_url), 10, "the upload to be staged")
         for pid in server.worker_pids() + [server.process.pid]:
             os.kill(pid, signal.SIGKILL)
@@ -68,3 +68,24 @@ def test_start_up_removes_what_killed_uploads_left_and_keeps_recent_ones(tmp_pat
         assert "removed 1 upload(s) left behind" in restarted.output()
     finally:
         restarted.stop()
+
+
+def test_an_upload_of_known_length_cut_off_by_a_killed_server_leaves_nothing_in_minio(tmp_path, minio):
+    # One streamed PUT: MinIO keeps no part of a PUT that never ended.
+    storage_url = minio.url()
+    server = _serve(tmp_path, storage_url)
+    try:
+        run_id = server.http.post(f"{server.base_url}/runs", json={}, timeout=10).json()["run_id"]
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall((f"PUT /runs/{run_id}/artifacts/cut.bin HTTP/1.1\r\nHost: x\r\n"
+                      f"Authorization: Bearer {server.token}\r\nContent-Length: {20 * MiB}\r\n\r\n").encode()
+                     + b"c" * (9 * MiB))
+        time.sleep(1)
+        for pid in server.worker_pids() + [server.process.pid]:
+            os.kill(pid, signal.SIGKILL)
+        server.process.wait()
+        sock.close()
+    finally:
+        server.stop()
+    storage = storage_from_url(storage_url)
+    assert leftover_uploads(storage_url) == [] and storage.blob_keys() == []

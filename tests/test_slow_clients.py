@@ -3,6 +3,7 @@
 The server under test runs with the default 2 workers x 8 threads and short
 deadlines (2 s), so the tests see every deadline fire.
 """
+import hashlib
 import json
 import os
 import socket
@@ -113,13 +114,22 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_head_deadline(serve
     assert 1.5 < elapsed < 4.0
 
 
-@pytest.mark.parametrize("sent", [0, 9 * MiB], ids=["stalls-at-once", "stalls-after-a-part"])
-def test_a_stalled_upload_is_dropped_with_408_and_nothing_staged(server, sent):
+def _chunked_upload_head(server, run_id, name="weights.bin"):
+    return (f"PUT /runs/{run_id}/artifacts/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+            f"Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize("sent,chunked", [(0, False), (9 * MiB, False), (18 * MiB, True)],
+                         ids=["stalls-at-once", "stalls-mid-body", "stalls-after-a-part"])
+def test_a_stalled_upload_is_dropped_with_408_and_nothing_staged(server, sent, chunked):
     run_id = _run(server)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        # 20 MiB announced: on MinIO that is a multipart upload, whose first
-        # part is stored before the stall.
-        sock.sendall(_upload_head(server, run_id, 20 * MiB) + b"w" * sent)
+        if chunked:
+            # No length: on MinIO a multipart upload, whose first 16 MiB part is stored before the stall.
+            sock.sendall(_chunked_upload_head(server, run_id) + (b"%x\r\n" % MiB + b"w" * MiB + b"\r\n") * (sent // MiB))
+        else:
+            # 20 MiB announced: on MinIO one streamed PUT, cut off after what was sent.
+            sock.sendall(_upload_head(server, run_id, 20 * MiB) + b"w" * sent)
         data, elapsed = _answer(sock, 15)
     status, _, error = _error(data)
     assert status == 408
@@ -237,3 +247,31 @@ def test_a_small_body_sent_after_100_continue_is_not_waited_for(server):
         data, _ = _answer(sock, 10)
     assert waited < 1.0
     assert int((interim.split(b"\r\n\r\n", 1)[1] + data).split()[1]) == 201
+
+
+def _responses(sock, count, within=15):
+    """``count`` HTTP responses read from ``sock`` (each with a Content-Length): [(status, body)]."""
+    sock.settimeout(within)
+    stream, found = sock.makefile("rb"), []
+    for _ in range(count):
+        status = int(stream.readline().split()[1])
+        headers = {}
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        found.append((status, json.loads(stream.read(int(headers["content-length"])))))
+    return found
+
+
+@pytest.mark.parametrize("size", [3 * MiB + 5, 100], ids=["streamed", "read-with-its-head"])
+def test_a_request_pipelined_behind_an_upload_is_answered_on_the_same_connection(server, size):
+    # The body was read to its end: the connection stays open for what follows it.
+    run_id = _run(server)
+    body = os.urandom(size)
+    listing = (f"GET /runs/{run_id}/artifacts HTTP/1.1\r\nHost: x\r\n"
+               f"Authorization: Bearer {server.token}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(_upload_head(server, run_id, len(body), name="pipelined.bin") + body + listing)
+        (stored, file), (listed, files) = _responses(sock, 2)
+    assert stored == 201 and file["sha256"] == hashlib.sha256(body).hexdigest()
+    assert listed == 200 and [(f["path"], f["size"]) for f in files["files"]] == [("pipelined.bin", len(body))]

@@ -49,6 +49,7 @@ class ChunkWorker:
         self._queue: queue.Queue = queue.Queue(self.QUEUED)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._closed = False
 
     def __enter__(self):
         self._thread.start()
@@ -62,9 +63,20 @@ class ChunkWorker:
             raise self._error
         self._queue.put(chunk)
 
+    def close(self):
+        """Wait until every chunk put has been consumed and ``finish`` has run; raise the thread's error."""
+        self._end()
+        if self._error is not None:
+            raise self._error
+
+    def _end(self):
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
     def __exit__(self, kind, value, traceback):
-        self._queue.put(None)
-        self._thread.join()
+        self._end()
         if self._error is not None and kind is None:
             raise self._error
 
@@ -114,6 +126,11 @@ class HashingReader:
 
     def __exit__(self, kind, value, traceback):
         self._hashing.__exit__(kind, value, traceback)
+
+    def finish(self) -> bytes:
+        """Wait for the hashing of everything read; return the SHA-256 (raw bytes). Reading ends here."""
+        self._hashing.close()
+        return self._hash.digest()
 
     def _update(self, chunks):
         for chunk in chunks:

@@ -1,0 +1,77 @@
+"""Uploads of known length to MinIO: one streamed PUT whose SHA-256 MinIO checks against the digest we record."""
+import base64
+import hashlib
+import io
+import os
+
+import pytest
+
+from registry.domain.errors import StorageUnavailable
+from registry.storage import storage_from_url
+from registry.storage.base import HashingReader
+
+MiB = 1024 * 1024
+
+
+def _checksum_minio_keeps(driver, key):
+    """The full-object SHA-256 MinIO stored with ``key`` (None if it keeps none, as after a multipart upload)."""
+    response = driver.client._url_open("HEAD", driver.client._get_region(driver.bucket), bucket_name=driver.bucket,
+                                       object_name=key, headers={"x-amz-checksum-mode": "ENABLED"})
+    checksum = response.headers.get("x-amz-checksum-sha256")
+    kind = response.headers.get("x-amz-checksum-type")
+    return checksum if kind in (None, "FULL_OBJECT") else None
+
+
+@pytest.fixture
+def driver(minio):
+    store = storage_from_url(minio.url())
+    store.ensure_ready()
+    return store
+
+
+@pytest.mark.parametrize("size", [0, 1, MiB, 3 * MiB + 17])
+def test_an_upload_of_known_length_is_stored_with_the_sha256_minio_checked(driver, size):
+    data = os.urandom(size)
+    staged = driver.stage(io.BytesIO(data), expected_size=size)
+    digest = hashlib.sha256(data)
+    assert staged.digest == digest.hexdigest() and staged.size == size
+    assert b"".join(driver.open(staged.key)) == data
+    assert _checksum_minio_keeps(driver, staged.key) == base64.b64encode(digest.digest()).decode()
+    assert driver.upload_keys() == [] and driver.keys("probes/") == []
+
+
+def test_bytes_that_do_not_hash_to_the_recorded_digest_are_refused_and_nothing_is_kept(driver, monkeypatch):
+    # As if bytes were corrupted between this service and MinIO: what MinIO
+    # received does not hash to the digest the registry would record.
+    monkeypatch.setattr(HashingReader, "finish", lambda self: hashlib.sha256(b"other bytes").digest())
+    with pytest.raises(StorageUnavailable, match="XAmzContentChecksumMismatch"):
+        driver.stage(io.BytesIO(b"model weights" * 1000), expected_size=13000)
+    assert driver.blob_keys() == [] and driver.upload_keys() == []
+
+
+def test_an_upload_of_unknown_length_goes_in_parts(driver):
+    data = os.urandom(17 * MiB)
+    staged = driver.stage(io.BytesIO(data))
+    assert staged.digest == hashlib.sha256(data).hexdigest()
+    assert b"".join(driver.open(staged.key)) == data
+    assert _checksum_minio_keeps(driver, staged.key) is None
+
+
+def test_a_server_that_keeps_a_wrong_trailing_checksum_gets_uploads_in_parts(driver, monkeypatch):
+    # A server that ignores the trailer answers the probe's wrong checksum by storing the object.
+    monkeypatch.setattr(type(driver), "_probe_put", lambda self, key, body, sha256: "stored")
+    assert driver.streams_puts() is False
+    data = os.urandom(2 * MiB)
+    staged = driver.stage(io.BytesIO(data), expected_size=len(data))
+    assert b"".join(driver.open(staged.key)) == data
+    assert _checksum_minio_keeps(driver, staged.key) is None
+
+
+def test_minio_is_asked_again_after_an_outage_and_the_probe_leaves_nothing(own_minio):
+    store = storage_from_url(own_minio.url())
+    store.ensure_ready()
+    own_minio.stop()
+    assert store.streams_puts() is False
+    own_minio.start()
+    assert store.streams_puts() is True
+    assert store.keys("probes/") == []
