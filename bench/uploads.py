@@ -7,10 +7,12 @@
     `mlflow server`'s proxied artifact upload (SQLite + local artifacts).
     Target (issue 9): ratio >= 1.5.
 
-Each side uploads the file --repeat times, alternating, with fresh paths (no deduplication: each
-upload is a new run or a new key); the table shows the median MB/s and the ratio ours / theirs,
-each round's own ratio (its two uploads ran back to back), and the growth of the server tree's
-peak RSS during our uploads (target: under 64 MiB).
+Each side uploads the file --repeat times, alternating, to fresh paths. Each round changes the
+file's first bytes, as a new model would, so this service stores every upload instead of finding
+its bytes already stored and discarding the copy; both uploads of a round send the same bytes.
+The table shows the median MB/s and the ratio ours / theirs, each round's own ratio (its two
+uploads ran back to back), and the growth of the server tree's peak RSS during our uploads
+(target: under 64 MiB).
 
     .venv/bin/python bench/uploads.py [--size-mib 256] [--repeat 3] [--skip-mlflow] [--skip-minio] [--dir /dev/shm]
 
@@ -97,9 +99,16 @@ def mlflow_upload(server, path, size, n):
     return timed(upload)
 
 
-def side_by_side(label, repeat, size, ours_once, theirs_once, server):
+def new_bytes(path):
+    """Make the file another model's: its first bytes change."""
+    with open(path, "r+b") as f:
+        f.write(os.urandom(16))
+
+
+def side_by_side(label, path, repeat, size, ours_once, theirs_once, server):
     ours_s, theirs_s, growth = [], [], []
     for n in range(repeat):
+        new_bytes(path)
         # Each upload starts with no dirty pages of the previous one still being written back.
         os.sync()
         baseline = reset_tree_peak(server)
@@ -123,7 +132,7 @@ def minio_row(work, path, size, repeat):
                "REGISTRY_DATABASE_URL": pg.url(pg.create_database()),
                "REGISTRY_STORAGE_URL": minio.url("bench")}
         server = RegistryServer(env, workers=2, threads=8).start()
-        return side_by_side("MinIO: service vs minio-py put_object", repeat, size,
+        return side_by_side("MinIO: service vs minio-py put_object", path, repeat, size,
                             lambda: ours(server, path, size),
                             lambda n: direct_minio(env["REGISTRY_STORAGE_URL"], path, size, n), server)
     finally:
@@ -155,7 +164,7 @@ def main():
                                     threads=8).start()
             mlflow = start_mlflow(work, 2)
             try:
-                rows.append(side_by_side("local storage: service vs MLflow server", args.repeat, size,
+                rows.append(side_by_side("local storage: service vs MLflow server", path, args.repeat, size,
                                          lambda: ours(server, path, size),
                                          lambda n: mlflow_upload(mlflow, path, size, n), server))
             finally:
