@@ -45,11 +45,6 @@ class _SyncedWrites:
     which does not wait), and the window before it is waited for, so at most two windows are
     unwritten and the final fsync has little left. fdatasync per window blocked receiving while the
     disk caught up; this overlaps the two.
-
-    A window waited for is on the disk, and its pages leave the page cache (as MinIO's O_DIRECT
-    writes never enter it): a model upload does not push out what readers use, and the next window
-    is written into pages the kernel just freed rather than fresh ones. On this 2-core VM that
-    doubled the speed of a 256 MiB upload (bench/uploads.py: 330 -> 660 MB/s).
     """
 
     SYNC_BYTES = 32 * CHUNK_SIZE
@@ -80,8 +75,6 @@ class _SyncedWrites:
             if (self._range(self._fd, start, end - start, _WRITE) == 0
                     and (start == earlier or self._range(self._fd, earlier, start - earlier,
                                                          _WAIT_BEFORE | _WRITE | _WAIT_AFTER) == 0)):
-                if start > earlier:
-                    os.posix_fadvise(self._fd, earlier, start - earlier, os.POSIX_FADV_DONTNEED)
                 return
         os.fdatasync(self._fd)
 
