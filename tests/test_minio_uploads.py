@@ -3,6 +3,8 @@ import base64
 import hashlib
 import io
 import os
+import signal
+import time
 
 import pytest
 
@@ -75,3 +77,38 @@ def test_minio_is_asked_again_after_an_outage_and_the_probe_leaves_nothing(own_m
     own_minio.start()
     assert store.streams_puts() is True
     assert store.keys("probes/") == []
+
+
+class _FreezesMinio(io.RawIOBase):
+    """A body of ``size`` bytes that freezes MinIO (SIGSTOP) once ``before`` of them have been read."""
+
+    def __init__(self, minio, size, before):
+        self.minio, self.left, self.before = minio, size, before
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self.left)
+        self.left -= n
+        self.before -= n
+        if self.before <= 0 and self.minio.process.poll() is None:
+            self.minio.process.send_signal(signal.SIGSTOP)
+        buffer[:n] = b"f" * n
+        return n
+
+
+def test_minio_frozen_in_the_middle_of_a_large_upload_is_an_outage_within_seconds(own_minio):
+    store = storage_from_url(own_minio.url())  # a 3 s timeout, as by default
+    store.ensure_ready()
+    assert store.streams_puts()
+    size = 512 * MiB  # MinIO could take all of it for ~50 s of silent work after the last byte
+    started = time.monotonic()
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.stage(_FreezesMinio(own_minio, size, 8 * MiB), expected_size=size)
+        took = time.monotonic() - started
+    finally:
+        own_minio.process.send_signal(signal.SIGCONT)
+    assert took < 8, took
+    assert store.blob_keys() == []

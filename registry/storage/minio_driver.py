@@ -90,6 +90,11 @@ PROBE_BYTES = MiB
 SLOWEST_SERVER_BYTES_PER_SECOND = 10 * MiB
 
 
+def _silent_work(timeout, size):
+    """How long to wait for the server's next bytes when it may be working on ``size`` bytes."""
+    return timeout + -(-size // SLOWEST_SERVER_BYTES_PER_SECOND)
+
+
 def _http_client(secure, timeout):
     # ``timeout`` bounds connecting and each wait for the next bytes (so a
     # frozen server fails fast with 503, and a stream stalls at most that
@@ -131,7 +136,7 @@ class MinioStorage(Storage):
         return self._client_and_pool(size)[0]
 
     def _client_and_pool(self, size):
-        timeout = self.timeout + -(-size // SLOWEST_SERVER_BYTES_PER_SECOND)
+        timeout = _silent_work(self.timeout, size)
         if timeout not in self._clients:
             pool = _http_client(self.secure, timeout)
             self._clients[timeout] = (Minio(
@@ -240,6 +245,11 @@ class MinioStorage(Storage):
                 else:
                     self._put_parts(key, reader, expected_size)
         except StorageUnavailable as exc:
+            if _timed_out(exc):
+                # A frozen server would hold the cleanup as long again before the
+                # 503. An upload it never finished left nothing but, on the part
+                # path, a multipart upload: start-up and `registry gc` remove those.
+                raise
             self._remove(key)
             if _cut_off(exc) or getattr(exc.__cause__, "code", None) == _INCOMPLETE_BODY:
                 # A full MinIO may answer 507 before reading the body and close
@@ -272,7 +282,7 @@ class MinioStorage(Storage):
         An error of ``chunks`` (the client's body) is raised as it is, not as
         a failure of the connection to the server.
         """
-        client, pool = self._client_and_pool(size)
+        client, pool = self._client_and_pool(0)
         url = urlsplit(f"{'https' if self.secure else 'http'}://{self.endpoint}/{self.bucket}/{quote(key)}")
         date = utcnow()
         headers = {"Host": url.netloc, "x-amz-date": to_amz_date(date), **aws_chunked.headers(size, CHUNK_SIZE)}
@@ -282,15 +292,18 @@ class MinioStorage(Storage):
         def body():
             try:
                 yield from aws_chunked.frames(chunks, sha256)
-            except BaseException as exc:
+            except Exception as exc:
                 # urllib3 would take an OSError here for the server's connection
                 # breaking, and even swallow a broken pipe, then wait for an answer.
                 raise _BodyFailed from exc
 
         failure = None
         try:
-            # Never retried: the body cannot be sent twice.
-            response = pool.urlopen("PUT", url.geturl(), body=body(), headers=headers, retries=False)
+            # Never retried: the body cannot be sent twice. Each send waits at
+            # most the base timeout (a frozen server is a 503 in seconds); the
+            # answer after the last byte may take the server's work on all of them.
+            response = pool.urlopen("PUT", url.geturl(), body=body(), headers=headers, retries=False,
+                                    timeout=urllib3.Timeout(connect=self.timeout, read=_silent_work(self.timeout, size)))
         except _BodyFailed as exc:
             failure = exc.__cause__
         if failure is not None:
@@ -418,6 +431,22 @@ class MinioStorage(Storage):
 
 class _BodyFailed(Exception):
     """Reading the client's body failed while it was being sent; the cause is the real error."""
+
+
+def _timed_out(exc):
+    """True if the server stopped answering (a timeout anywhere in what caused ``exc``)."""
+    pending, seen = [exc.__cause__], set()
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            return True
+        # urllib3 wraps: MaxRetryError(reason=...), ProtocolError("...", error).
+        pending += [getattr(error, "reason", None), error.__cause__, error.__context__,
+                    *(arg for arg in error.args if isinstance(arg, BaseException))]
+    return False
 
 
 def _cut_off(exc):
