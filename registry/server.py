@@ -115,6 +115,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int, timeout: int,
         # In JSON mode the app writes one access line per request (registry.logs); gunicorn's is off.
         "accesslog": None if log_format == "json" else "-",
         "access_log_format": logs.TEXT_ACCESS_FORMAT,
+        "logger_class": "registry.logs.GunicornLogger",
         "errorlog": "-",
         "loglevel": "info",
         "logconfig_dict": logs.dict_config(log_format),

@@ -160,3 +160,20 @@ def test_served_metrics_add_up_across_workers_and_logs_are_json(backend_env, tmp
     assert '"GET /models HTTP/1.1"' not in output
     assert server.token not in output and "rgt_" not in output
     assert len(set(line["request_id"] for line in access)) == 40
+
+
+def test_text_access_lines_are_gunicorns_combined_format_with_the_request_id(tmp_path):
+    server = RegistryServer({"REGISTRY_DATA_DIR": str(tmp_path)}, workers=1, threads=2).start()
+    try:
+        server.http.get(f"{server.base_url}/models", timeout=10,
+                        headers={"Referer": 'a "quoted" page', "User-Agent": "ci/1.0", "X-Request-ID": "ci-text-1"})
+        missing = server.http.get(f"{server.base_url}/models/Nope?q=1", timeout=10)
+        output = server.output()
+    finally:
+        server.stop()
+    lines = [line for line in output.splitlines() if '"GET /models' in line]
+    assert re.fullmatch(r'127\.0\.0\.1 - - \[[^]]+\] "GET /models HTTP/1\.1" 200 \d+ "a \\"quoted\\" page" "ci/1\.0" '
+                        r'rid=ci-text-1', lines[0]), lines
+    assert re.fullmatch(rf'127\.0\.0\.1 - - \[[^]]+\] "GET /models/Nope\?q=1 HTTP/1\.1" 404 {len(missing.content)} '
+                        rf'"-" "python-requests/[\d.]+" rid={missing.headers["X-Request-ID"]}', lines[1]), lines
+    assert server.token not in output
