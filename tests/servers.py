@@ -35,6 +35,40 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def freeze(pids):
+    """SIGSTOP ``pids`` and return once every thread of each has stopped.
+
+    kill() returns before a running thread of the target has stopped, and such
+    a thread can still answer a request sent just after (seen with MinIO).
+    """
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:  # a backend whose client went away has exited
+            pass
+    wait_until(lambda: all(_stopped(pid) for pid in pids), 10, f"processes {pids} to stop")
+
+
+def _stopped(pid):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        states = []
+        for task in tasks:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return True  # gone (or a thread that just exited)
+    return all(state in ("T", "t", "Z", "X") for state in states)
+
+
+def thaw(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 def wait_until(check, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.servers import RegistryServer
+from tests.servers import freeze
+from tests.servers import thaw
 from tests.servers import wait_until
 
 pytestmark = pytest.mark.servers
@@ -18,14 +20,6 @@ def _timed(http, method, url, **kwargs):
     started = time.monotonic()
     response = http.request(method, url, timeout=30, **kwargs)
     return response, time.monotonic() - started
-
-
-def _signal(pids, sig):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:  # a backend whose client went away has exited
-            pass
 
 
 def _seed(server):
@@ -85,13 +79,13 @@ def test_frozen_postgres(tmp_path, own_postgres, minio):
     try:
         run_id = _seed(server)
         pids = own_postgres.pids()  # now: the backends serving the pooled connections too
-        _signal(pids, signal.SIGSTOP)
+        freeze(pids)
         _check_frozen_answers(server, run_id, "database_unavailable",
                               {"readyz", "models/M", "models/M/versions/1/files/w.bin", "models/M/versions"})
-        _signal(pids, signal.SIGCONT)
+        thaw(pids)
         _check_recovered(server, run_id)
     finally:
-        _signal(pids, signal.SIGCONT)
+        thaw(pids)
         server.stop()
 
 
@@ -101,13 +95,13 @@ def test_frozen_minio(tmp_path, own_minio, postgres):
     server = RegistryServer(env, workers=2, threads=8).start()
     try:
         run_id = _seed(server)
-        own_minio.process.send_signal(signal.SIGSTOP)
+        freeze([own_minio.process.pid])
         _check_frozen_answers(server, run_id, "storage_unavailable",
                               {"readyz", "models/M/versions/1/files/w.bin", f"runs/{run_id}/artifacts/more.bin"})
-        own_minio.process.send_signal(signal.SIGCONT)
+        thaw([own_minio.process.pid])
         _check_recovered(server, run_id)
     finally:
-        own_minio.process.send_signal(signal.SIGCONT)
+        thaw([own_minio.process.pid])
         server.stop()
 
 

@@ -3,7 +3,6 @@ import base64
 import hashlib
 import io
 import os
-import signal
 import time
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 from registry.domain.errors import StorageUnavailable
 from registry.storage import storage_from_url
 from registry.storage.base import HashingReader
+from tests.servers import freeze
+from tests.servers import thaw
 
 MiB = 1024 * 1024
 
@@ -73,10 +74,30 @@ def test_minio_is_asked_again_after_an_outage_and_the_probe_leaves_nothing(own_m
     store = storage_from_url(own_minio.url())
     store.ensure_ready()
     own_minio.stop()
-    assert store.streams_puts() is False
+    with pytest.raises(StorageUnavailable):
+        store.streams_puts()
     own_minio.start()
     assert store.streams_puts() is True
     assert store.keys("probes/") == []
+
+
+def test_the_first_upload_to_a_frozen_minio_is_an_outage_within_the_probes_own_wait(own_minio):
+    # Another worker may have asked MinIO already; this one asks with its first
+    # upload, and must not then wait again in parts, nor on removing the probe.
+    store = storage_from_url(own_minio.url())  # a 3 s timeout, as by default
+    store.ensure_ready()
+    freeze([own_minio.process.pid])
+    started = time.monotonic()
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.stage(io.BytesIO(b"weights"), expected_size=7)
+        took = time.monotonic() - started
+    finally:
+        thaw([own_minio.process.pid])
+    assert took < 5.5, took
+    staged = store.stage(io.BytesIO(b"weights"), expected_size=7)  # asked again, now answered
+    assert store.streams_puts() is True
+    assert b"".join(store.open(staged.key)) == b"weights"
 
 
 class _FreezesMinio(io.RawIOBase):
@@ -93,7 +114,7 @@ class _FreezesMinio(io.RawIOBase):
         self.left -= n
         self.before -= n
         if self.before <= 0 and self.minio.process.poll() is None:
-            self.minio.process.send_signal(signal.SIGSTOP)
+            freeze([self.minio.process.pid])
         buffer[:n] = b"f" * n
         return n
 
@@ -109,6 +130,6 @@ def test_minio_frozen_in_the_middle_of_a_large_upload_is_an_outage_within_second
             store.stage(_FreezesMinio(own_minio, size, 8 * MiB), expected_size=size)
         took = time.monotonic() - started
     finally:
-        own_minio.process.send_signal(signal.SIGCONT)
+        thaw([own_minio.process.pid])
     assert took < 8, took
     assert store.blob_keys() == []

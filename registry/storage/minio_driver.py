@@ -23,7 +23,6 @@ from minio.signer import sign_v4_s3
 from minio.time import to_amz_date
 from minio.time import utcnow
 
-from ..domain.errors import RegistryError
 from ..domain.errors import StorageFull
 from ..domain.errors import StorageUnavailable
 from . import aws_chunked
@@ -184,24 +183,28 @@ class MinioStorage(Storage):
                         raise
 
     def streams_puts(self):
-        """Whether an upload of known length may go as one streamed PUT (asked of the server once)."""
+        """Whether an upload of known length may go as one streamed PUT (asked of the server once).
+
+        Raises StorageUnavailable if the server did not answer (and it is asked
+        again next time): an upload in parts would only wait as long again.
+        """
         if self._streams_puts is None:
             self._streams_puts = self._verifies_trailing_checksums()
-        return bool(self._streams_puts)
+        return self._streams_puts
 
     def _verifies_trailing_checksums(self):
-        """Whether the server refuses a streamed PUT whose trailing SHA-256 is wrong and stores one whose is right.
-
-        None if it did not answer (asked again next time).
-        """
+        """Whether the server refuses a streamed PUT whose trailing SHA-256 is wrong and stores one whose is right."""
         key, body = new_probe_key(), b"does this server check trailing checksums?"
         try:
-            wrong = self._probe_put(key, body, bytes(32))
-            right = self._probe_put(key, body, hashlib.sha256(body).digest()) if wrong in aws_chunked.MISMATCH_CODES else None
-        except (RegistryError, MinioException, urllib3.exceptions.HTTPError, OSError, ValueError):
-            return None
-        finally:
-            self._remove(key)
+            with self._calling("answer whether it checks trailing checksums"):
+                wrong = self._probe_put(key, body, bytes(32))
+                right = (self._probe_put(key, body, hashlib.sha256(body).digest())
+                         if wrong in aws_chunked.MISMATCH_CODES else None)
+        except (StorageUnavailable, StorageFull) as exc:
+            if not _timed_out(exc):  # a frozen server would hold the remove as long again
+                self._remove(key)
+            raise
+        self._remove(key)
         if right == "stored":
             return True
         logger.warning("%s answered a streamed PUT with a wrong checksum: %s, and with a right one: %s; "
@@ -213,6 +216,8 @@ class MinioStorage(Storage):
         try:
             self._put_streamed(key, [body], len(body), lambda: sha256)
         except S3Error as exc:
+            if exc.code in _FULL or _NO_SPACE in (exc.message or ""):
+                raise  # a full server, not an answer about checksums
             return exc.code
         return "stored"
 
