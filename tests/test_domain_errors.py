@@ -472,3 +472,30 @@ def test_alias_moves_and_their_records(app, model):
         "not_found", f"M had no alias champion at {rfc3339(at)}.", None)
     assert audit.resolve_ref_at(row, "@champion", records[0].created_at).version == 1
     assert audit.resolve_ref_at(row, "@champion", records[1].created_at).version == 2
+
+
+def test_a_version_looked_up_by_model_name_is_found_or_refused_as_by_model(app, model):
+    # get_version finds the model and its version in one query; what it finds, and how it
+    # refuses, must be what the two steps (the model, then resolve_ref) would give.
+    import io
+
+    from registry.domain import aliases
+
+    with app.app_context():
+        run_id = runs.create_run(OPERATOR).run_id
+        runs.upload_artifact(OPERATOR, app.extensions["registry_storage"], run_id, "w", io.BytesIO(b"w"), None)
+        for name in ("Other", "M", "M"):
+            service.register_version(OPERATOR, name, f"runs:/{run_id}")
+        for stage in ("Staging", "Production"):
+            service.transition(OPERATOR, "Other", "1", stage)
+        aliases.set_alias(OPERATOR, "Other", "shadow", "1")
+        service.transition(OPERATOR, "M", "1", "Staging")
+        aliases.set_alias(OPERATOR, "M", "champion", "2")
+        found = {ref: (v.name, v.version) for ref in ("1", "2", "latest", "staging", "@champion")
+                 for v in [service.get_version(OPERATOR, "M", ref)]}
+        assert found == {"1": ("M", 1), "2": ("M", 2), "latest": ("M", 2), "staging": ("M", 1), "@champion": ("M", 2)}
+        for ref in ("3", str(2**31), "production", "@shadow", "v1", "@"):
+            assert refusal(service.get_version, OPERATOR, "M", ref) == refusal(refs.resolve_ref, model, ref), ref
+        for ref in ("1", "latest", "production", "@champion", "v1"):
+            assert refusal(service.get_version, OPERATOR, "Nope", ref) == (
+                "not_found", "Model Nope does not exist.", None), ref

@@ -30,6 +30,7 @@ from .auth import role_for_transition
 from .errors import RegistryError
 from .names import check_artifact_path
 from .names import check_model_name
+from .refs import resolve_named_ref
 from .refs import resolve_ref
 from .sources import source_files
 from .values import AuditEntry
@@ -199,8 +200,10 @@ def lock_model(name, create=False):
 
 def get_version(principal: Principal, name: str, ref: str) -> Version:
     """The version ``ref`` of model ``name``; raises not_found, validation_error, forbidden."""
-    model = _plain_model(principal, name)
-    return version_values(model, [resolve_ref(model, ref)])[0]
+    check_model_name(name)
+    principal.require("reader", name)
+    model, version = resolve_named_ref(name, ref, _model_named)
+    return version_values(model, [version])[0]
 
 
 def get_version_at(principal: Principal, name: str, ref: str, at) -> Version:
@@ -212,6 +215,10 @@ def get_version_at(principal: Principal, name: str, ref: str, at) -> Version:
 def _plain_model(principal, name):
     check_model_name(name)
     principal.require("reader", name)
+    return _model_named(name)
+
+
+def _model_named(name):
     model = _MODEL_NAMED.first(name)
     if model is None:
         raise RegistryError("not_found", f"Model {name} does not exist.")
