@@ -117,6 +117,11 @@ def test_probes_and_spec_are_open(anonymous):
     assert anonymous.get("/healthz").status_code == 200
     assert anonymous.get("/readyz").status_code == 200
     assert anonymous.get("/openapi.json").status_code == 200
+    # A load balancer's probe may be a HEAD: it is the GET's view, open as the GET is.
+    for probe in ("/healthz", "/readyz"):
+        answer = anonymous.head(probe)
+        assert (answer.status_code, answer.data) == (200, b""), probe
+    assert anonymous.head("/models").status_code == 401
 
 
 def test_model_scoped_token(app, client, world):
