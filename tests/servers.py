@@ -41,11 +41,7 @@ def freeze(pids):
     kill() returns before a running thread of the target has stopped, and such
     a thread can still answer a request sent just after (seen with MinIO).
     """
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGSTOP)
-        except ProcessLookupError:  # a backend whose client went away has exited
-            pass
+    _signal(pids, signal.SIGSTOP)
     wait_until(lambda: all(_stopped(pid) for pid in pids), 10, f"processes {pids} to stop")
 
 
@@ -62,10 +58,14 @@ def _stopped(pid):
 
 
 def thaw(pids):
+    _signal(pids, signal.SIGCONT)
+
+
+def _signal(pids, sig):
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
+            os.kill(pid, sig)
+        except ProcessLookupError:  # a backend whose client went away has exited
             pass
 
 
