@@ -50,6 +50,7 @@ def create_app(test_config=None, migrate=True):
     from . import secret_key
     from . import ui
     from .api import errors
+    from .api import fast_reads
     from .secret_box import SecretBox
     from .storage import storage_from_url
 
@@ -77,17 +78,17 @@ def create_app(test_config=None, migrate=True):
                                                       "clients directly (set it to 0)")
     app.extensions["registry_storage"] = storage
     db.init_app(app, db.database_from_url(settings["DATABASE_URL"], timeout=settings["DB_TIMEOUT"]))
-    request_log.init_app(app)
     metrics.init_app(app)
     if settings["LOG_FORMAT"] == "json":
-        app.extensions["registry_request_listeners"].append(logs.log_request)
+        request_log.listeners(app).append(logs.log_request)
     authentication.init_app(app)
     api.init_app(app)
     mlflow.init_app(app)
     ui.init_app(app)
     errors.init_app(app)
-
     app.after_request(_no_unread_body)
+    fast_reads.init_app(app)
+    request_log.init_app(app)
 
     if migrate:
         prepare(app)

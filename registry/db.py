@@ -199,11 +199,12 @@ def write_transaction():
         yield transaction
 
 
+def release() -> None:
+    """After a request: this thread's connection goes back to the pool (it is checked before reuse)."""
+    if not database.is_closed():
+        database.close()
+
+
 def init_app(app, db):
     database.initialize(db)
-
-    @app.teardown_request
-    def _close_database(exc):
-        # Pooled: returns the connection to the pool (it is checked before reuse).
-        if not database.is_closed():
-            database.close()
+    app.teardown_request(lambda exc: release())

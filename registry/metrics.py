@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.core import GaugeMetricFamily
 
 from . import chain_check
+from . import request_log
 from .domain import stats
 from .domain.auth import Principal
 from .domain.errors import RegistryError
@@ -124,7 +125,7 @@ def render(app, principal: Principal) -> bytes:
 def init_app(app) -> None:
     metrics = RequestMetrics()
     app.extensions["registry_metrics"] = metrics
-    app.extensions["registry_request_listeners"].append(metrics.observe)
+    request_log.listeners(app).append(metrics.observe)
 
 
 def worker_exited(pid: int) -> None:

@@ -4,8 +4,7 @@ A WSGI middleware, outside Flask, so that it sees every response (errors, 404s,
 refusals) and measures a streamed download until its last byte, and the bytes
 a request body really delivered. Inside Flask, views and error handlers add
 what only they know (route template, actor, error code) to the request's
-``registry.request`` entry; listeners registered in
-``app.extensions["registry_request_listeners"]`` receive the finished summary.
+``registry.request`` entry; the ``listeners(app)`` receive the finished summary.
 """
 import logging
 import re
@@ -59,13 +58,19 @@ def note_error(code: str) -> None:
         summary.error = summary.error or code
 
 
-def _note_route_and_actor(response):
-    summary = request.environ.get(_ENVIRON_KEY)
+def note_route_and_actor(environ: dict, route: str | None, actor: str | None) -> None:
+    """What the request's summary reports as its route template (None: unmatched) and its caller."""
+    summary = environ.get(_ENVIRON_KEY)
     if summary is not None:
-        if request.url_rule is not None:
-            summary.route = request.url_rule.rule
-        principal = g.get("principal")
-        summary.actor = principal.name if principal is not None else None
+        if route is not None:
+            summary.route = route
+        summary.actor = actor
+
+
+def _note_route_and_actor(response):
+    principal = g.get("principal")
+    note_route_and_actor(request.environ, request.url_rule.rule if request.url_rule is not None else None,
+                         principal.name if principal is not None else None)
     return response
 
 
@@ -161,7 +166,12 @@ class RequestSummaries:
         return _CountingBody(self._app(environ, start), summary, finish)
 
 
+def listeners(app) -> list:
+    """The functions each finished RequestSummary is given to; append to add one."""
+    return app.extensions.setdefault("registry_request_listeners", [])
+
+
 def init_app(app) -> None:
-    listeners = app.extensions.setdefault("registry_request_listeners", [])
-    app.wsgi_app = RequestSummaries(app.wsgi_app, listeners)
+    """Call last: the summaries wrap every other layer, so that they see every request."""
+    app.wsgi_app = RequestSummaries(app.wsgi_app, listeners(app))
     app.after_request(_note_route_and_actor)

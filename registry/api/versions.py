@@ -5,6 +5,7 @@ from flask.views import MethodView
 from ..domain import audit
 from ..domain import service
 from . import params
+from .fast_reads import fast_read
 from .idempotency import idempotent
 from .parsing import Blueprint
 from .schemas import HistorySchema
@@ -45,6 +46,7 @@ class Versions(MethodView):
 
 @blp.route("/models/<name>/versions/<ref>", parameters=params.VERSION)
 class VersionDetail(MethodView):
+    @fast_read(service.get_version, VersionSchema)  # what deployment jobs poll; see fast_reads.py
     @requires("reader")
     @blp.arguments(VersionAtQuerySchema, location="query")
     @blp.response(200, VersionSchema)
