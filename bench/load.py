@@ -61,16 +61,41 @@ def require_wrk():
     return path
 
 
-def wrk(server, path, connections, seconds):
+def wrk(server, path, connections, seconds, groups=1):
     """wrk's (req/s, p50 ms, p99 ms) for GET ``path``, ``connections`` keep-alive connections sending
     what ``server.http`` sends. A C load generator: it leaves the cores to the server, where Python
-    client threads need more CPU per request than a fast server does. Raises on any error or non-2xx."""
+    client threads need more CPU per request than a fast server does. Raises on any error or non-2xx.
+
+    With ``groups`` > 1, that many wrk processes share the connections, each started a quarter of a
+    second after the one before: one wrk opens all its connections at once, and a server whose
+    worker accepts a burst in one go (uvicorn's) then serves all of them from that worker. The rate
+    is the sum of the groups' rates, p50 the median of theirs and p99 the highest of theirs.
+    """
+    sizes = [connections // groups + (1 if i < connections % groups else 0) for i in range(groups)]
+    running = []
+    for i, size in enumerate(sizes):
+        if i:
+            time.sleep(0.25)
+        running.append(_start_wrk(server, path, size, seconds))
+    figures = [_wrk_figures(server, process) for process in running]
+    rates, p50s, p99s = zip(*figures, strict=True)
+    return sum(rates), statistics.median(p50s), max(p99s)
+
+
+def _start_wrk(server, path, connections, seconds):
     command = [require_wrk(), f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
                "--timeout", "60s"]
     for name, value in server.http.headers.items():
         if name.lower() == "authorization":
             command += ["-H", f"{name}: {value}"]
-    out = subprocess.run(command + [server.base + path], capture_output=True, text=True, check=True).stdout
+    return subprocess.Popen(command + [server.base + path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wrk_figures(server, process):
+    out, err = process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"wrk failed against {server.name}: {err}")
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors from {server.name}:\n{out}")
 
@@ -94,7 +119,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk_on_every_worker(server, pids, workers, path, connections, seconds, windows=3, tries=8):
+def wrk_on_every_worker(server, pids, workers, path, connections, seconds, windows=3, tries=8, groups=4):
     """``wrk`` until ``windows`` windows in which at least ``workers`` of ``pids`` did a share of the
     work (a quarter of the busiest one's CPU or more), or ``tries`` windows in all; returns the
     figures of the counted window with the median rate, how many counted and how many ran.
@@ -102,6 +127,7 @@ def wrk_on_every_worker(server, pids, workers, path, connections, seconds, windo
     The kernel hands a burst of new connections to whichever worker accepts first: when one takes
     all of them, the others idle and the server serves at a fraction of what it can (MLflow, two
     uvicorn workers: 100-110 req/s on one, 260-280 on both). A comparison of capacity needs both busy.
+    So the connections are opened in ``groups``, a quarter of a second apart (one burst each).
     One window's rate varies by up to a fifth on a 2-core VM; the median of three steadies it.
     """
     counted: list = []
@@ -109,7 +135,7 @@ def wrk_on_every_worker(server, pids, workers, path, connections, seconds, windo
     while len(counted) < windows and ran < tries:
         ran += 1
         before = {pid: cpu_seconds(pid) for pid in pids}
-        figures = wrk(server, path, connections, seconds)
+        figures = wrk(server, path, connections, seconds, groups=min(groups, connections))
         used = [cpu_seconds(pid) - before[pid] for pid in pids]
         if sum(1 for cpu in used if cpu >= 0.25 * max(used)) >= workers:
             counted.append(figures)

@@ -10,7 +10,8 @@ drives both, each client thread on its own keep-alive connection, for --seconds 
     take much of the two cores themselves, which caps a fast server's figure and not a slow one's.
     With 16 connections a window counts only if every worker of the server did its share (it is
     run again otherwise, up to eight windows): the kernel may hand all of wrk's connections to one
-    worker; the row is the median of (up to) three such windows;
+    worker. So the 16 connections come from four wrk processes started a quarter second apart
+    (one burst each), and the row is the median of (up to) three such windows;
   * registering a version, 16 clients (p50, p99);
   * None -> Staging, 16 clients (p50, p99);
   * a 256 MiB download, and the server tree's RSS idle and at its peak during it.
