@@ -63,7 +63,7 @@ class FastReads:
     def __init__(self, app: Flask) -> None:
         self._app = app
         self._flask = app.wsgi_app
-        self._urls = app.url_map.bind("localhost")
+        self._urls = app.url_map.bind("localhost")  # no host matching: the name is never compared
         self._metrics_port = app.config["METRICS_PORT"]
         self._reads = {endpoint: read for endpoint, view in app.view_functions.items()
                        if (read := declaration(view, "GET", "fast_read")) is not None}
