@@ -35,6 +35,7 @@ def _requests_during_the_freeze(server, run_id):
     return [
         ("GET", f"{base}/readyz", {}),
         ("GET", f"{base}/models/M", {}),
+        ("GET", f"{base}/models/M/versions/1", {}),  # answered by registry/api/fast_reads.py
         ("GET", f"{base}/models/M/versions/1/files/w.bin", {}),
         ("PUT", f"{base}/runs/{run_id}/artifacts/more.bin", {"data": b"more"}),
         ("POST", f"{base}/models/M/versions", {"json": {"source": f"runs:/{run_id}"},
@@ -43,9 +44,9 @@ def _requests_during_the_freeze(server, run_id):
 
 
 def _check_frozen_answers(server, run_id, code, frozen_calls):
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        results = list(pool.map(lambda call: (call, _timed(server.http, call[0], call[1], **call[2])),
-                                _requests_during_the_freeze(server, run_id)))
+    calls = _requests_during_the_freeze(server, run_id)
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        results = list(pool.map(lambda call: (call, _timed(server.http, call[0], call[1], **call[2])), calls))
     report = {f"{m} {u.split('/', 3)[3]}": (r.status_code, round(t, 2)) for (m, u, _), (r, t) in results}
     print(f"while frozen: {report}")
     for (_, url, _), (response, took) in results:
@@ -81,7 +82,8 @@ def test_frozen_postgres(tmp_path, own_postgres, minio):
         pids = own_postgres.pids()  # now: the backends serving the pooled connections too
         freeze(pids)
         _check_frozen_answers(server, run_id, "database_unavailable",
-                              {"readyz", "models/M", "models/M/versions/1/files/w.bin", "models/M/versions"})
+                              {"readyz", "models/M", "models/M/versions/1", "models/M/versions/1/files/w.bin",
+                               "models/M/versions"})
         thaw(pids)
         _check_recovered(server, run_id)
     finally:
@@ -96,8 +98,10 @@ def test_frozen_minio(tmp_path, own_minio, postgres):
     try:
         run_id = _seed(server)
         freeze([own_minio.process.pid])
-        _check_frozen_answers(server, run_id, "storage_unavailable",
-                              {"readyz", "models/M/versions/1/files/w.bin", f"runs/{run_id}/artifacts/more.bin"})
+        report = _check_frozen_answers(server, run_id, "storage_unavailable",
+                                       {"readyz", "models/M/versions/1/files/w.bin",
+                                        f"runs/{run_id}/artifacts/more.bin"})
+        assert report["GET models/M/versions/1"][0] == 200  # a lookup needs no storage
         thaw([own_minio.process.pid])
         _check_recovered(server, run_id)
     finally:

@@ -59,6 +59,7 @@ def test_postgres_outage_gives_503_and_recovers(tmp_path, own_postgres):
         assert down.status_code == 503
         assert down.json["error"]["code"] == "database_unavailable"
         expect_error(client.post("/models", json={"name": "N"}), 503, "database_unavailable")
+        expect_error(client.get("/models/M/versions/1"), 503, "database_unavailable")  # a fast read
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json["error"]["code"] == "database_unavailable"
