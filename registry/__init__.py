@@ -66,7 +66,6 @@ def create_app(test_config=None, migrate=True):
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=settings["MAX_JSON_BYTES"],
-        JSON_SORT_KEYS=False,
     )
     # "a//b" must reach our path validation, not be redirected to "a/b".
     app.url_map.merge_slashes = False
