@@ -64,7 +64,8 @@ class FastReads:
         self._app = app
         self._flask = app.wsgi_app
         self._urls = app.url_map.bind("localhost")  # no host matching: the name is never compared
-        self._metrics_port = app.config["METRICS_PORT"]
+        metrics_port = app.config["METRICS_PORT"]
+        self._metrics_port = None if metrics_port is None else str(metrics_port)  # as SERVER_PORT spells it
         self._reads = {endpoint: read for endpoint, view in app.view_functions.items()
                        if (read := declaration(view, "GET", "fast_read")) is not None}
         for endpoint in self._reads:
@@ -91,7 +92,7 @@ class FastReads:
         """(declared read, route template, URL arguments), or None when Flask must answer."""
         if (environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or environ.get("SCRIPT_NAME")
                 or environ.get("CONTENT_LENGTH") not in (None, "", "0") or "HTTP_TRANSFER_ENCODING" in environ
-                or (self._metrics_port is not None and environ.get("SERVER_PORT") == str(self._metrics_port))):
+                or (self._metrics_port is not None and environ.get("SERVER_PORT") == self._metrics_port)):
             return None
         # As werkzeug decodes PATH_INFO for Flask's own routing.
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
