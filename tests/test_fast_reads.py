@@ -1,4 +1,5 @@
 """A version lookup answered by registry/api/fast_reads.py is the one Flask's own path gives, byte for byte."""
+import contextlib
 import json
 import logging
 
@@ -58,10 +59,12 @@ def answers(client, urls, **kwargs):
     return seen
 
 
-def count_flask_requests(app):
-    started = []
-    request_started.connect(lambda sender, **extra: started.append(1), app, weak=False)
-    return started
+@contextlib.contextmanager
+def flask_requests(app):
+    """The requests that went through Flask's own path (its request_started signal) while inside."""
+    started: list = []
+    with request_started.connected_to(lambda sender, **extra: started.append(1), app):
+        yield started
 
 
 def test_lookups_and_refusals_match_flasks_own_path(app, client, models, flask_path):
@@ -69,12 +72,12 @@ def test_lookups_and_refusals_match_flasks_own_path(app, client, models, flask_p
               "bad token": as_token(app, "rgt_" + "x" * 40),
               "other model's reader": as_token(app, make_token(client, "reader", models=["Other"], name="other")),
               "Fraud reader": as_token(app, make_token(client, "reader", models=["Fr*"], name="fraud"))}
-    started = count_flask_requests(app)
-    fast = {who: answers(caller, URLS) for who, caller in tokens.items()}
-    assert started == [], "a plain lookup went through Flask's request machinery"
-    flask_path()
-    slow = {who: answers(caller, URLS) for who, caller in tokens.items()}
-    assert len(started) == len(URLS) * len(tokens)
+    with flask_requests(app) as started:
+        fast = {who: answers(caller, URLS) for who, caller in tokens.items()}
+        assert started == [], "a plain lookup went through Flask's request machinery"
+        flask_path()
+        slow = {who: answers(caller, URLS) for who, caller in tokens.items()}
+        assert len(started) == len(URLS) * len(tokens)
     for who in tokens:
         for ours, flasks in zip(fast[who], slow[who], strict=True):
             assert ours == flasks, who
@@ -94,14 +97,14 @@ def test_lookups_and_refusals_match_flasks_own_path(app, client, models, flask_p
 
 
 def test_what_fast_reads_leave_to_flask(app, client, models):
-    started = count_flask_requests(app)
-    at = client.get("/models/Fraud/versions/production", query_string={"at": "2000-01-01T00:00:00Z"})
-    assert at.status_code == 404 and at.json["error"]["code"] == "not_found"
-    assert client.head("/models/Fraud/versions/production").status_code == 200
-    with_body = client.get("/models/Fraud/versions/production", data=b"{}", content_type="application/json")
-    assert with_body.status_code == 200
-    assert client.get("/models/Fraud").status_code == 200  # a view that declares no fast read
-    assert len(started) == 4
+    with flask_requests(app) as started:
+        at = client.get("/models/Fraud/versions/production", query_string={"at": "2000-01-01T00:00:00Z"})
+        assert at.status_code == 404 and at.json["error"]["code"] == "not_found"
+        assert client.head("/models/Fraud/versions/production").status_code == 200
+        with_body = client.get("/models/Fraud/versions/production", data=b"{}", content_type="application/json")
+        assert with_body.status_code == 200
+        assert client.get("/models/Fraud").status_code == 200  # a view that declares no fast read
+        assert len(started) == 4
 
 
 def test_metrics_count_fast_lookups_as_any_other(app, client, models):
@@ -173,6 +176,7 @@ def test_a_fast_read_must_check_a_role_and_skip_no_hook():
     schema = type("S", (Schema,), {})
     with pytest.raises(TypeError, match="outside the view's @requires"):
         fast_read(use_case, schema)(lambda self, name: {})
+
     def checked():  # a new view each time: the declarations mark the function itself
         return fast_read(use_case, schema)(requires("reader")(lambda self, name: {}))
 
