@@ -144,6 +144,10 @@ def test_served_metrics_add_up_across_workers_and_logs_are_json(backend_env, tmp
         assert value(scraped.text, "registry_http_requests_total", route="/models", method="GET", status="200") == 40
         assert requests.get(f"http://127.0.0.1:{metrics_port}/healthz", timeout=10).status_code == 404
         assert requests.get(f"http://127.0.0.1:{metrics_port}/models", timeout=10).status_code == 404
+        # Not even a lookup fast reads would answer, with a valid token.
+        lookup = requests.get(f"http://127.0.0.1:{metrics_port}/models/M/versions/1", timeout=10,
+                              headers={"Authorization": f"Bearer {server.token}"})
+        assert expect_error(lookup, 404, "not_found")["message"] == "Not found on this port."
         expect_error(server.http.get(f"{base}/metrics", timeout=10), 404, "not_found")
         output = server.output()
     finally:
