@@ -403,12 +403,56 @@ def _blobs():
         database.execute_sql(insert, (digest, legacy_blob_key(digest), size, now))
 
 
+# What a version lookup answers changes with these rows (registry/domain/freshness.py): a change
+# counts on the model's row, or on the run's for its params and final metrics. Triggers, so that no
+# write path can forget to count; the writers already hold that row's lock (lock_model, and
+# log_batch's run lock), so counting takes no lock in a new order.
+_GENERATIONS = """
+ALTER TABLE registered_model ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN generation BIGINT NOT NULL DEFAULT 0
+"""
+_COUNTED_CHANGES = [  # (table, the row counted: parent table, its key, the changed row's expression for it)
+    ("model_version", "registered_model", "id", "{row}.model_id"),
+    ("model_alias", "registered_model", "id", "{row}.model_id"),
+    ("version_file", "registered_model", "id", "(SELECT model_id FROM model_version WHERE id = {row}.version_id)"),
+    ("run_param", "run", "run_id", "{row}.run_id"),
+    ("run_latest_metric", "run", "run_id", "{row}.run_id"),
+]
+
+
+def _count(parent, key, expression, row):
+    return f"UPDATE {parent} SET generation = generation + 1 WHERE {key} = {expression.format(row=row)}"
+
+
+def _generations():
+    """A change counter on each model and run, moved by triggers on the rows a version lookup reads."""
+    _run_sql(_GENERATIONS)
+    for table, parent, key, expression in _COUNTED_CHANGES:
+        if is_postgres():
+            database.execute_sql(
+                f"""CREATE FUNCTION {table}_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF TG_OP = 'DELETE' THEN {_count(parent, key, expression, "OLD")};
+                        ELSE {_count(parent, key, expression, "NEW")};
+                        END IF;
+                        RETURN NULL;
+                    END;
+                    $$""")
+            database.execute_sql(f"CREATE TRIGGER {table}_counts_change AFTER INSERT OR UPDATE OR DELETE ON {table}"
+                                 f" FOR EACH ROW EXECUTE FUNCTION {table}_counts_change()")
+            continue
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            database.execute_sql(f"CREATE TRIGGER {table}_{event.lower()}_counts_change AFTER {event} ON {table}"
+                                 f" BEGIN {_count(parent, key, expression, row)}; END")
+
+
 MIGRATIONS = [
     (1, "initial schema", _INITIAL),
     (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
     (3, "experiments, run status, params, metrics and tags, logged models; model aliases", _tracking),
     (4, "webhooks, deliveries, attempts; the audit log's outbox follower", _webhooks),
     (5, "blobs keyed by upload, digest to key in the database; the metrics token role", _blobs),
+    (6, "change counters on models and runs, kept by triggers, for cached version lookups", _generations),
 ]
 
 

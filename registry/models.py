@@ -53,6 +53,11 @@ class Experiment(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+# registered_model and run also have a ``generation`` column, counted up only by triggers
+# (migration 6) and read only by domain/freshness.py. It is not a field here, so that a
+# save() can never write back a count read before someone else's change.
+
+
 class Run(BaseModel):
     run_id = CharField(max_length=32, primary_key=True)
     name = CharField(max_length=256, null=True)

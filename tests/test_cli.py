@@ -26,9 +26,9 @@ def _registry(*args, env=None, cwd=None, timeout=60):
 def test_db_upgrade_applies_once(backend_env):
     first = _registry("db", "upgrade", env=backend_env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied [1, 2, 3, 4, 5]; schema is at version 5"
+    assert first.stdout.strip() == "applied [1, 2, 3, 4, 5, 6]; schema is at version 6"
     second = _registry("db", "upgrade", env=backend_env)
-    assert second.stdout.strip() == "applied nothing; schema is at version 5"
+    assert second.stdout.strip() == "applied nothing; schema is at version 6"
 
 
 def test_concurrent_migrations_are_safe(backend_env):
@@ -41,7 +41,7 @@ def test_concurrent_migrations_are_safe(backend_env):
     failed = [(p.returncode, err.strip().splitlines()[-1:]) for p, (_, err) in zip(processes, outputs, strict=True)
               if p.returncode]
     assert failed == []
-    applied = [out for out, _ in outputs if out.startswith("applied [1, 2, 3, 4, 5]")]
+    applied = [out for out, _ in outputs if out.startswith("applied [1, 2, 3, 4, 5, 6]")]
     assert len(applied) == 1
 
 

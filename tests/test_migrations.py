@@ -45,7 +45,7 @@ def version_1_app(backend_config, monkeypatch):
 
 def test_upgrade_from_1_keeps_history_in_a_valid_chain(version_1_app):
     with database.connection_context():
-        assert migrations.upgrade() == [2, 3, 4, 5]
+        assert migrations.upgrade() == [2, 3, 4, 5, 6]
         assert not database.table_exists("stage_transition")
         records = audit.history(SYSTEM, "M")
         assert [(r.id, r.action, r.from_stage, r.to_stage, r.comment) for r in records] == [
@@ -78,7 +78,7 @@ def test_upgrade_from_2_puts_every_run_in_an_experiment(version_2_app):
     from registry.domain import runs
 
     with database.connection_context():
-        assert migrations.upgrade() == [3, 4, 5]
+        assert migrations.upgrade() == [3, 4, 5, 6]
         found, _ = run_search.search_runs(SYSTEM, order_by=["attributes.run_name ASC"])
         assert [(r.run_id[0], r.experiment_id, r.experiment, r.status, r.name) for r in found] == [
             ("a", 1, "bert", "RUNNING", "first"), ("c", 1, "bert", "RUNNING", "third"),
@@ -117,7 +117,7 @@ def test_upgrade_from_4_maps_blobs_stored_under_their_digest(backend_config, mon
                 os.makedirs(os.path.dirname(os.path.join(storage.root, legacy)), exist_ok=True)
                 with open(os.path.join(storage.root, legacy), "wb") as f:
                     f.write(data)
-            assert migrations.upgrade() == [5]
+            assert migrations.upgrade() == [5, 6]
             assert b"".join(blobs.open_file(storage, digest)) == data
         again, created = runs.upload_artifact(SYSTEM, storage, run_id, "copy.bin", io.BytesIO(data), 1024)
         assert created and again.sha256 == digest
