@@ -1,12 +1,16 @@
 """A version lookup answered by registry/api/fast_reads.py is the one Flask's own path gives, byte for byte."""
 import contextlib
+import dataclasses
 import json
 import logging
+from unittest import mock
 
 import pytest
 from flask import request_started
 
 from registry import create_app
+from registry.api.answer_cache import Answer
+from registry.api.answer_cache import AnswerCache
 from registry.api.fast_reads import FastReads
 from tests.conftest import Registry
 from tests.conftest import admin_token
@@ -94,6 +98,102 @@ def test_lookups_and_refusals_match_flasks_own_path(app, client, models, flask_p
     assert statuses["other model's reader", "/models/Fraud/versions/production"] == 403
     assert statuses["other model's reader", "/models/Other/versions/production"] == 200
     assert statuses["Fraud reader", "/models/Fraud/versions/latest"] == 200
+
+
+@contextlib.contextmanager
+def through_flask():
+    """Every request inside goes through Flask's own path, which keeps no answers."""
+    with mock.patch.object(FastReads, "_read_for", lambda self, environ: None):
+        yield
+
+
+def use_case_calls(app, monkeypatch):
+    """How many times a fast read ran its use case (a served cached answer runs none)."""
+    fast = app.wsgi_app._app
+    calls: list = []
+    for endpoint, read in list(fast._reads.items()):
+        def counted(*args, _use_case=read.use_case, **kwargs):
+            calls.append(1)
+            return _use_case(*args, **kwargs)
+        monkeypatch.setitem(fast._reads, endpoint, dataclasses.replace(read, use_case=counted))
+    return calls
+
+
+API = "/api/2.0/mlflow"
+CACHED_URLS = ["/models/Churn/versions/production", "/models/Churn/versions/staging", "/models/Churn/versions/latest",
+               "/models/Churn/versions/1", "/models/Churn/versions/2", "/models/Churn/versions/@champion",
+               "/models/Spare/versions/1"]
+
+
+def test_a_kept_answer_changes_with_everything_it_was_built_from(app, client, registry, monkeypatch):
+    run_id = client.post("/runs", json={"name": "churn-7", "experiment": "risk"}).json["run_id"]
+    assert client.post(f"/runs/{run_id}/log", json={"params": [{"key": "lr", "value": "0.1"}], "metrics": [
+        {"key": "auc", "value": 0.91, "step": 3}]}).status_code in (200, 204)
+    assert client.put(f"/runs/{run_id}/artifacts/model/w.bin", data=b"weights").status_code == 201
+    registry.model("Churn", f"runs:/{run_id}/model", versions=3, moves=[(2, "Staging"), (2, "Production"),
+                                                                       (3, "Staging")])
+    assert client.put("/models/Churn/aliases/champion", json={"version": 2}).status_code in (200, 201)
+    spare_run = registry.run({"w.bin": b"spare"})
+    registry.register("Spare", f"runs:/{spare_run}")
+    experiment_id = client.get(f"/runs/{run_id}").json["experiment_id"]
+    calls = use_case_calls(app, monkeypatch)
+
+    def ok(response):
+        assert 200 <= response.status_code < 300, response
+        return response
+
+    writes = [
+        ("promoted", lambda: ok(client.post("/models/Churn/versions/3/transitions", json={"stage": "Production"}))),
+        ("alias moved", lambda: ok(client.put("/models/Churn/aliases/champion", json={"version": 1}))),
+        ("alias deleted", lambda: ok(client.delete("/models/Churn/aliases/champion"))),
+        ("version edited", lambda: ok(client.patch("/models/Churn/versions/1", json={"description": "retrained"}))),
+        ("version tagged", lambda: ok(client.post(f"{API}/model-versions/set-tag", json={
+            "name": "Churn", "version": "2", "key": "k", "value": "v"}))),
+        ("registered", lambda: ok(client.post("/models/Churn/versions", json={"source": f"runs:/{run_id}/model"}))),
+        ("version deleted", lambda: ok(client.delete(f"{API}/model-versions/delete", json={
+            "name": "Churn", "version": "4"}))),
+        ("metric logged", lambda: ok(client.post(f"/runs/{run_id}/log", json={"metrics": [
+            {"key": "auc", "value": 0.95, "step": 9}]}))),
+        ("param logged", lambda: ok(client.post(f"/runs/{run_id}/log", json={"params": [
+            {"key": "epochs", "value": "12"}]}))),
+        ("run renamed", lambda: ok(client.patch(f"/runs/{run_id}", json={"name": "churn-8"}))),
+        ("run finished", lambda: ok(client.patch(f"/runs/{run_id}", json={"status": "FINISHED"}))),
+        ("experiment renamed", lambda: ok(client.post(f"{API}/experiments/update", json={
+            "experiment_id": str(experiment_id), "new_name": "risk-2"}))),
+        ("model renamed", lambda: ok(client.post(f"{API}/registered-models/rename", json={
+            "name": "Churn", "new_name": "Churn2"}))),
+        ("model renamed back", lambda: ok(client.post(f"{API}/registered-models/rename", json={
+            "name": "Churn2", "new_name": "Churn"}))),
+        ("model deleted", lambda: ok(client.delete("/models/Spare"))),
+        ("model made again", lambda: registry.register("Spare", f"runs:/{run_id}/model")),
+    ]
+    for what, write in writes:
+        for _ in range(2):  # kept unchecked, then checked: what a third lookup is served from
+            answers(client, CACHED_URLS)
+        calls.clear()
+        before = answers(client, CACHED_URLS)
+        served_again = sum(1 for _, status, _, _ in before if status == 200)
+        assert served_again >= 1 and len(calls) == len(CACHED_URLS) - served_again, what  # kept answers served
+        write()
+        ours = answers(client, CACHED_URLS)
+        with through_flask():
+            assert ours == answers(client, CACHED_URLS), what
+        if what != "model renamed back":
+            assert ours != before, what  # the write changed something a lookup shows
+    assert json.loads(ours[0][3])["lineage"] == {
+        "run_id": run_id, "run_name": "churn-8", "experiment_id": experiment_id, "experiment": "risk-2",
+        "status": "FINISHED", "params": {"epochs": "12", "lr": "0.1"}, "metrics": {"auc": 0.95}}
+
+
+def test_kept_answers_are_bounded_oldest_first():
+    cache = AnswerCache(max_bytes=3 * (1000 + 512))
+    for n in range(5):
+        cache.put(n, Answer(basis=(), fingerprint=(n,), status="200 OK", headers=(), body=b"x" * 1000))
+    assert len(cache) == 3 and cache.get(0) is None and cache.get(1) is None and cache.get(4).fingerprint == (4,)
+    cache.put(2, Answer(basis=(), fingerprint=None, status="200 OK", headers=(), body=b"y"))
+    assert cache.get(2).body == b"y" and len(cache) == 3
+    cache.put(9, Answer(basis=(), fingerprint=None, status="200 OK", headers=(), body=b"z" * 10_000))
+    assert cache.get(9) is None and len(cache) == 3  # larger than the whole cache: not kept
 
 
 def test_what_fast_reads_leave_to_flask(app, client, models):

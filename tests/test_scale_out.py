@@ -97,6 +97,29 @@ def test_a_token_revoked_on_one_instance_is_refused_on_the_other_within_a_second
             expect_error(requests.get(f"{server.base_url}/models", headers=headers, timeout=10), 401, "unauthorized")
 
 
+
+def test_a_lookup_kept_by_one_instance_shows_a_write_made_on_the_other_at_once(instances):
+    one, other = instances
+    run_id = _upload(one)
+    for _ in range(2):
+        assert one.http.post(f"{one.base_url}/models/Kept/versions", json={"source": f"runs:/{run_id}/model"},
+                             timeout=10).status_code == 201
+    for stage in ("Staging", "Production"):
+        assert one.http.post(f"{one.base_url}/models/Kept/versions/1/transitions", json={"stage": stage},
+                             timeout=10).status_code == 201
+    lookup = f"{one.base_url}/models/Kept/versions/production"
+    for _ in range(20):  # kept, and then served again, by each of its workers
+        assert one.http.get(lookup, timeout=10).json()["version"] == 1
+    assert other.http.post(f"{other.base_url}/runs/{run_id}/log", json={"metrics": [
+        {"key": "auc", "value": 0.97, "step": 1}]}, timeout=10).status_code in (200, 204)
+    for _ in range(10):
+        assert one.http.get(lookup, timeout=10).json()["lineage"]["metrics"] == {"auc": 0.97}
+    for stage in ("Staging", "Production"):
+        assert other.http.post(f"{other.base_url}/models/Kept/versions/2/transitions", json={"stage": stage},
+                               timeout=10).status_code == 201
+    for _ in range(10):
+        assert one.http.get(lookup, timeout=10).json()["version"] == 2
+
 def test_a_rolling_restart_under_load_loses_nothing(instances, backend_env):
     """Registrations keep coming while each instance in turn is stopped (SIGTERM) and replaced.
     The client retries on the other instance with the same Idempotency-Key, as a pipeline behind

@@ -9,6 +9,11 @@ between RequestSummaries and Flask, calls the same authentication, the same
 use case and the same schema, and renders JSON as Flask does
 (tests/test_fast_reads.py compares the two paths byte for byte).
 
+A view that also declares how to tell its answer is unchanged (a
+``Freshness``: for the version lookup, one indexed query of change counters
+that triggers keep) has its rendered answers kept per worker and served again
+while that fingerprint reads the same (answer_cache.py), on every instance.
+
 Only a plain success is answered here. A refusal, a missing model, a
 dependency error: the exception is handed to the native API's error handlers
 in a Flask request context, so each error renders once, in one place. Request
@@ -29,7 +34,10 @@ from .. import db
 from ..declarations import declaration
 from ..domain import auth
 from ..domain.auth import Principal
+from ..domain.freshness import Freshness
 from ..request_log import note_route_and_actor
+from .answer_cache import Answer
+from .answer_cache import AnswerCache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,11 +45,14 @@ class FastRead:
     use_case: Callable[..., Any]  # (principal, **URL arguments) -> the value the view returns
     schema: Schema
     role: str  # the view's @requires, checked first as the view checks it
+    freshness: Freshness | None  # if set, answers are cached per worker while their fingerprint holds
 
 
-def fast_read(use_case: Callable[..., Any], schema: type[Schema]) -> Callable[[Callable], Callable]:
+def fast_read(use_case: Callable[..., Any], schema: type[Schema],
+              freshness: Freshness | None = None) -> Callable[[Callable], Callable]:
     """Decorator for a view's ``get`` (outside its ``@requires``): without a query string, the view
-    checks its role and returns ``schema`` of ``use_case(principal, **url)``.
+    checks its role and returns ``schema`` of ``use_case(principal, **url)``. With ``freshness``,
+    an answer is served again while its fingerprint is unchanged (answer_cache.py).
 
     Only for views with no hooks of their own (idempotency, a browser session,
     a blueprint's before_request): this layer runs none of them, and refuses
@@ -51,7 +62,7 @@ def fast_read(use_case: Callable[..., Any], schema: type[Schema]) -> Callable[[C
         role = getattr(view, "required_role", None)
         if role is None:
             raise TypeError(f"{view.__qualname__}: put @fast_read outside the view's @requires(role)")
-        view.fast_read = FastRead(use_case, schema(), role)
+        view.fast_read = FastRead(use_case, schema(), role, freshness)
         return view
 
     return decorator
@@ -70,6 +81,7 @@ class FastReads:
                        if (read := declaration(view, "GET", "fast_read")) is not None}
         for endpoint in self._reads:
             _check_nothing_is_skipped(app, endpoint)
+        self._cache = AnswerCache()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         found = self._read_for(environ)
@@ -80,13 +92,32 @@ class FastReads:
         try:
             principal = auth.authenticate(environ.get("HTTP_AUTHORIZATION"))
             principal.require(read.role, arguments.get("name"))
-            response = self._app.json.response(read.schema.dump(read.use_case(principal, **arguments)))
+            answer = self._answer(read, principal, route, arguments, environ)
         except Exception as exc:  # rendered by the error handlers, as in Flask's path
             return self._render_error(environ, start_response, exc, principal)
         finally:
             db.release()
         note_route_and_actor(environ, route, principal.name)
-        return response(environ, start_response)  # type: ignore[operator]  # typed as sans-io; it is Flask's
+        start_response(answer.status, list(answer.headers))
+        return [answer.body]
+
+    def _answer(self, read, principal, route, arguments, environ):
+        key = (route, *sorted(arguments.items()))
+        cached = self._cache.get(key) if read.freshness is not None else None
+        fingerprint = None
+        if cached is not None:
+            fingerprint = read.freshness.fingerprint(principal, cached.basis)
+            if fingerprint == cached.fingerprint:
+                return cached
+        value = read.use_case(principal, **arguments)
+        body, status, headers = self._app.json.response(read.schema.dump(value)).get_wsgi_response(environ)
+        # The fingerprint was read before the use case: if it is still equal later, nothing this
+        # answer was built from has changed since (None: there was no basis to read it for yet).
+        answer = Answer(basis=() if read.freshness is None else read.freshness.basis(value),
+                        fingerprint=fingerprint, status=status, headers=tuple(headers), body=b"".join(body))
+        if read.freshness is not None:
+            self._cache.put(key, answer)
+        return answer
 
     def _read_for(self, environ):
         """(declared read, route template, URL arguments), or None when Flask must answer."""

@@ -3,6 +3,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from ..domain import audit
+from ..domain import freshness
 from ..domain import service
 from . import params
 from .fast_reads import fast_read
@@ -46,7 +47,7 @@ class Versions(MethodView):
 
 @blp.route("/models/<name>/versions/<ref>", parameters=params.VERSION)
 class VersionDetail(MethodView):
-    @fast_read(service.get_version, VersionSchema)  # what deployment jobs poll; see fast_reads.py
+    @fast_read(service.get_version, VersionSchema, freshness.VERSION)  # what deployment jobs poll; see fast_reads.py
     @requires("reader")
     @blp.arguments(VersionAtQuerySchema, location="query")
     @blp.response(200, VersionSchema)
