@@ -5,6 +5,8 @@ drives both, each client thread on its own keep-alive connection, for --seconds 
 
   * the Production lookup with 50 and with 10,000 versions of the model, 16 clients
     (ours: GET /models/{name}/versions/production; MLflow: get-latest-versions for Production);
+  * the lookup at 50 versions from wrk again, while a client logs a metric to the version's run
+    every 10 ms (the answer includes the run's latest metrics, so ours is built again after each);
   * the same lookup, 1 client, p50 (from wrk: the median of three windows);
   * the lookups again from wrk, a C load generator (apt-get install wrk): the Python clients above
     take much of the two cores themselves, which caps a fast server's figure and not a slow one's.
@@ -48,6 +50,7 @@ from tests.servers import peak_rss_growth  # noqa: E402
 from tests.servers import reset_peak_rss  # noqa: E402
 
 MiB = 1024 * 1024
+METRIC_EVERY = 0.01  # seconds between metrics logged to the looked-up version's run
 
 
 def expect(response, status=200):
@@ -89,6 +92,12 @@ class Ours:
 
     def production(self, http, name):
         expect(http.get(self.base + self.production_path(name), timeout=60))
+
+    def log_metric(self, http, step):
+        response = http.post(f"{self.base}/runs/{self.run_id}/log", json={"metrics": [
+            {"key": "loss", "value": 1 / (step + 1), "step": step}]}, timeout=60)
+        if response.status_code not in (200, 204):
+            expect(response)
 
     def download(self, http, name):
         return http.get(f"{self.base}/models/{name}/versions/1/files/w.bin", stream=True, timeout=600)
@@ -133,6 +142,11 @@ class Mlflow:
     def production(self, http, name):
         found = expect(http.get(self.base + self.production_path(name), timeout=60)).json()
         assert found["model_versions"], found
+
+    def log_metric(self, http, step):
+        expect(http.post(f"{self.base}{API}/runs/log-metric", json={
+            "run_id": self.run_id, "key": "loss", "value": 1 / (step + 1), "step": step,
+            "timestamp": int(time.time() * 1000)}, timeout=60))
 
     def download(self, http, name):
         return http.get(f"{self.base}/api/2.0/mlflow-artifacts/artifacts/{self.artifact}", stream=True,
@@ -187,6 +201,27 @@ def bench(api, args, path):
         rows[f"Production lookup, {count} versions, {clients} connections (wrk, every worker busy, median)"] = figures
         print(f"{api.server.name}: {count} versions, wrk: {counted} of {ran} windows with every worker busy",
               file=sys.stderr)
+    # The lookup's answer includes its run's latest metrics: while they change, a kept answer
+    # is checked, found stale and built again (ours), as a trainer still logging would cause.
+    stop, logged = threading.Event(), []
+
+    def log_metrics():
+        http = session(api.server)
+        while not stop.wait(METRIC_EVERY):
+            api.log_metric(http, len(logged))
+            logged.append(1)
+
+    writer = threading.Thread(target=log_metrics)
+    writer.start()
+    try:
+        figures, counted, ran = wrk_on_every_worker(api.server, server_pids(api.server), args.workers,
+                                                    api.production_path("Lookup50"), clients, seconds)
+    finally:
+        stop.set()
+        writer.join()
+    rows[f"Production lookup, 50 versions, {clients} connections (wrk, median), its run logging a metric "
+         f"every {METRIC_EVERY * 1000:.0f} ms"] = figures
+    print(f"{api.server.name}: {len(logged)} metrics logged during the lookups", file=sys.stderr)
     rows["Production lookup, 50 versions, 1 client"] = summary(*hammer(api.server, 1, seconds, lookup("Lookup50")))
     rows["Production lookup, 50 versions, 1 connection (wrk, median of 3)"] = sorted(
         wrk(api.server, api.production_path("Lookup50"), 1, seconds) for _ in range(3))[1]
