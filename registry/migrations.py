@@ -460,6 +460,7 @@ def _generations():
             database.execute_sql(f"CREATE TRIGGER {table}_{event.lower()}_counts_change AFTER {event} ON {table}"
                                  f" BEGIN {_count(parent, key, expression, row)}; END")
 
+
 MIGRATIONS = [
     (1, "initial schema", _INITIAL),
     (2, "hash-chained audit log, API tokens, idempotency keys", _audit_and_tokens),
